@@ -1,0 +1,1 @@
+"""LightningDataModules over the PMFS cache (MEAD, CREMA-D, synthetic)."""

@@ -1,0 +1,54 @@
+"""The batch contract (DESIGN §2): every loader yields it, every stage reads from it."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+import torch
+
+EMOTIONS: tuple[str, ...] = (
+    "angry",
+    "contempt",
+    "disgusted",
+    "fear",
+    "happy",
+    "neutral",
+    "sad",
+    "surprised",
+)
+"""MEAD's eight emotions; a batch's `emotion` is an index into this tuple."""
+
+LEVELS: tuple[int, ...] = (1, 2, 3)
+"""MEAD intensity levels (neutral has level 1 only); a batch's `level` is `level - 1`."""
+
+
+class Batch(TypedDict, total=False):
+    """One batch of T-frame windows centred on a target frame.
+
+    Keys (B = batch, T = window, K = references, H×W = image size; landmarks are (x, y) in
+    [-1, 1], `grid_sample(align_corners=False)` convention):
+
+    - `mel` (B, T, 80, 16) float32: mel window of each frame of the window.
+    - `landmarks` (B, T, 68, 2) float32: ground-truth landmarks of the window's frames.
+    - `target` (B, 3, H, W) float32 in [0, 1]: the centre frame.
+    - `fg_mask` (B, 1, H, W) float32 in [0, 1]: foreground (person) mask of the centre frame.
+    - `ref_frames` (B, K, 3, H, W) float32 in [0, 1]: reference frames.
+    - `ref_landmarks` (B, K, 68, 2) float32: their landmarks.
+    - `emotion`, `level` (B,) int64: indices into `EMOTIONS` and `LEVELS`.
+    - `speaker`, `clip` list[str]: identity of each sample.
+    - `frame_index` (B,) int64: index of the centre frame in its clip.
+
+    Landmark-only loaders omit `target`, `fg_mask` and `ref_frames`.
+    """
+
+    mel: torch.Tensor
+    landmarks: torch.Tensor
+    target: torch.Tensor
+    fg_mask: torch.Tensor
+    ref_frames: torch.Tensor
+    ref_landmarks: torch.Tensor
+    emotion: torch.Tensor
+    level: torch.Tensor
+    speaker: list[str]
+    clip: list[str]
+    frame_index: torch.Tensor

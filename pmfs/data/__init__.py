@@ -1,0 +1,1 @@
+"""Data: the cache format, the synthetic generator and the preprocessors (DESIGN §3)."""
