@@ -1,0 +1,512 @@
+"""Tests of pmfs.landmarks: index conventions, coordinates, canonical frame, sketch renderer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pmfs import landmarks as lm
+from pmfs.landmarks import (
+    CONTENT_INDICES,
+    INNER_LIP_PAIRS,
+    MIRROR_INDICES,
+    NUM_LANDMARKS,
+    POLYLINES,
+    POSE_INDICES,
+    STABLE_INDICES,
+    TEMPLATE,
+    Similarity,
+    SketchRenderer,
+    from_canonical,
+    mouth_opening,
+    normalized_to_pixels,
+    pixels_to_normalized,
+    render_segments,
+    render_sketch,
+    stroke_intensity,
+    to_canonical,
+    umeyama,
+)
+
+# ----------------------------------------------------------------------------------------------
+# Independent references
+# ----------------------------------------------------------------------------------------------
+
+
+def _dense_sketch(
+    starts: np.ndarray, ends: np.ndarray, height: int, width: int, line_width: float
+) -> np.ndarray:
+    """Brute force: every pixel centre against every segment, `1 - Π (1 - I_s)`, float64."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    keep = np.ones((height, width))
+    for (ax, ay), (bx, by) in zip(starts, ends, strict=True):
+        abx, aby = bx - ax, by - ay
+        length_sq = abx * abx + aby * aby
+        t = np.clip(((xs - ax) * abx + (ys - ay) * aby) / length_sq, 0, 1) if length_sq else 0.0
+        distance = np.hypot(xs - (ax + t * abx), ys - (ay + t * aby))
+        keep *= 1 - stroke_intensity(distance, line_width)
+    return 1 - keep
+
+
+def _segments_px(
+    points_px: np.ndarray, polylines: tuple[lm.Polyline, ...] = POLYLINES
+) -> tuple[np.ndarray, np.ndarray]:
+    """(S, 2) start and end pixel points of the polylines' segments."""
+    pairs = np.array([seg for line in polylines for seg in line.segments()])
+    return points_px[pairs[:, 0]], points_px[pairs[:, 1]]
+
+
+def _umeyama_svd(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Umeyama (1991) as published: SVD of the cross-covariance with the reflection fix."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    xs, xd = src - mu_s, dst - mu_d
+    u, sv, vt = np.linalg.svd(xd.T @ xs / len(src))
+    d = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt))])
+    rotation = u @ d @ vt
+    scale = float(np.trace(np.diag(sv) @ d) / (xs**2).sum(1).mean())
+    return scale, rotation, mu_d - scale * rotation @ mu_s
+
+
+def _random_similarity(batch: tuple[int, ...], gen: torch.Generator) -> Similarity:
+    f64 = torch.float64
+    scale = 0.5 + 1.5 * torch.rand(batch, generator=gen, dtype=f64)
+    angle = (torch.rand(batch, generator=gen, dtype=f64) * 2 - 1) * math.pi
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    rotation = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
+    return Similarity(scale, rotation, torch.randn((*batch, 2), generator=gen, dtype=f64))
+
+
+# ----------------------------------------------------------------------------------------------
+# Index constants
+# ----------------------------------------------------------------------------------------------
+
+
+def test_groups_match_the_ibug_layout() -> None:
+    expected = {
+        "JAW": (0, 16),
+        "RIGHT_BROW": (17, 21),
+        "LEFT_BROW": (22, 26),
+        "NOSE_BRIDGE": (27, 30),
+        "NOSE_BASE": (31, 35),
+        "RIGHT_EYE": (36, 41),
+        "LEFT_EYE": (42, 47),
+        "OUTER_LIPS": (48, 59),
+        "INNER_LIPS": (60, 67),
+        "LIPS": (48, 67),
+    }
+    for name, (first, last) in expected.items():
+        assert list(getattr(lm, name)) == list(range(first, last + 1)), name
+    assert NUM_LANDMARKS == 68
+
+
+def test_content_and_pose_split_the_68_points() -> None:
+    content, pose = list(CONTENT_INDICES), list(POSE_INDICES)
+    assert len(content) == 31
+    assert len(pose) == 37
+    assert content == [*range(3, 14), *range(48, 68)]
+    assert pose == sorted(pose)
+    assert not set(content) & set(pose)
+    assert set(content) | set(pose) == set(range(68))
+    assert CONTENT_INDICES.dtype == np.int64
+    assert POSE_INDICES.dtype == np.int64
+
+
+def test_stable_points_are_eye_corners_and_nose() -> None:
+    assert set(STABLE_INDICES.tolist()) == {36, 39, 42, 45, *range(27, 36)}
+    assert len(STABLE_INDICES) == 13
+    assert set(STABLE_INDICES.tolist()) <= set(POSE_INDICES.tolist())
+    assert INNER_LIP_PAIRS == ((61, 67), (62, 66), (63, 65))
+
+
+def test_polylines_draw_every_landmark_once() -> None:
+    drawn = [i for line in POLYLINES for i in line.indices]
+    assert sorted(drawn) == list(range(68))
+    names = [line.name for line in POLYLINES]
+    assert len(set(names)) == len(names) == 9
+    closed = {line.name for line in POLYLINES if line.closed}
+    assert closed == {"right_eye", "left_eye", "outer_lips", "inner_lips"}
+    by_name = {line.name: line for line in POLYLINES}
+    assert by_name["outer_lips"].segments()[-1] == (59, 48)
+    assert by_name["jaw"].segments()[-1] == (15, 16)
+    assert sum(len(line.segments()) for line in POLYLINES) == 16 + 4 + 4 + 3 + 4 + 6 + 6 + 12 + 8
+
+
+def test_mirror_indices_pair_left_and_right() -> None:
+    assert sorted(MIRROR_INDICES.tolist()) == list(range(68))
+    assert (MIRROR_INDICES[MIRROR_INDICES] == np.arange(68)).all()
+    assert MIRROR_INDICES[36] == 45
+    assert MIRROR_INDICES[0] == 16
+    assert MIRROR_INDICES[48] == 54
+    assert MIRROR_INDICES[62] == 62
+
+
+# ----------------------------------------------------------------------------------------------
+# Coordinates
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+@pytest.mark.parametrize("size", [256, (48, 80)])
+def test_pixel_normalized_round_trip(kind: str, size: int | tuple[int, int]) -> None:
+    points = np.random.default_rng(0).uniform(-20, 300, (3, 68, 2))
+    if kind == "numpy":
+        norm = pixels_to_normalized(points, size)
+        back = normalized_to_pixels(norm, size)
+        assert isinstance(norm, np.ndarray)
+        assert norm.dtype == np.float64
+    else:
+        norm_t = pixels_to_normalized(torch.from_numpy(points), size)
+        back_t = normalized_to_pixels(norm_t, size)
+        assert isinstance(norm_t, torch.Tensor)
+        assert norm_t.dtype == torch.float64
+        norm, back = norm_t.numpy(), back_t.numpy()
+    np.testing.assert_allclose(back, points, atol=1e-9)
+    assert not np.allclose(norm, points)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_conversion_matches_align_corners_false(kind: str) -> None:
+    height, width = 4, 8  # (x, y): x spans the width
+    px = np.array([[-0.5, -0.5], [0.0, 0.0], [width - 0.5, height - 0.5], [3.5, 1.5]])
+    expected = np.array([[-1, -1], [-1 + 1 / width, -1 + 1 / height], [1, 1], [0, 0]])
+    if kind == "numpy":
+        out = pixels_to_normalized(px.astype(np.float32), (height, width))
+        assert out.dtype == np.float32
+    else:
+        out_t = pixels_to_normalized(torch.tensor(px, dtype=torch.float32), (height, width))
+        assert out_t.dtype == torch.float32
+        out = out_t.numpy()
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+
+
+def test_integer_pixels_become_float32() -> None:
+    assert pixels_to_normalized(np.array([[1, 2]]), 8).dtype == np.float32
+    assert pixels_to_normalized(torch.tensor([[1, 2]]), 8).dtype == torch.float32
+
+
+def test_grid_sample_reads_the_pixel_at_a_converted_point() -> None:
+    height, width, row, col = 5, 7, 3, 5
+    image = torch.zeros(1, 1, height, width)
+    image[0, 0, row, col] = 1.0
+    points_px = torch.tensor([[col, row], [col - 0.5, row], [col, row - 1.0]], dtype=torch.float32)
+    grid = pixels_to_normalized(points_px, (height, width)).reshape(1, 1, 3, 2)
+    sampled = F.grid_sample(image, grid, mode="bilinear", align_corners=False)[0, 0, 0]
+    torch.testing.assert_close(sampled, torch.tensor([1.0, 0.5, 0.0]))
+
+
+def test_conversion_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match=r"\(\.\.\., 2\)"):
+        pixels_to_normalized(np.zeros((4, 3)), 8)
+    with pytest.raises(ValueError, match="image size"):
+        normalized_to_pixels(np.zeros((4, 2)), 0)
+    with pytest.raises(ValueError, match="image size"):
+        normalized_to_pixels(np.zeros((4, 2)), (8, -1))
+    with pytest.raises(ValueError, match="image size"):
+        normalized_to_pixels(np.zeros((4, 2)), (8, 8, 3))  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------------------------
+# Template
+# ----------------------------------------------------------------------------------------------
+
+
+def test_template_is_a_symmetric_centred_frontal_face() -> None:
+    assert TEMPLATE.shape == (68, 2)
+    assert TEMPLATE.dtype == np.float32
+    mirrored = TEMPLATE[MIRROR_INDICES] * np.array([-1, 1], dtype=np.float32)
+    np.testing.assert_allclose(mirrored, TEMPLATE, atol=1e-6)
+    x_min, x_max = TEMPLATE[:, 0].min(), TEMPLATE[:, 0].max()
+    assert 0.5 <= x_max - x_min <= 0.6 * 2  # face width within the central 60 % of the crop
+    assert x_min == pytest.approx(-x_max)
+    eye_line = (TEMPLATE[lm.RIGHT_EYE, 1].mean() + 1) / 2  # fraction from the top
+    assert eye_line == pytest.approx(0.40, abs=0.01)
+    assert (np.abs(TEMPLATE) < 0.8).all()
+
+
+def test_template_anatomy_is_ordered_top_to_bottom() -> None:
+    def y(group: np.ndarray) -> float:
+        return float(TEMPLATE[group, 1].mean())
+
+    assert y(lm.RIGHT_BROW) < y(lm.RIGHT_EYE) < y(lm.NOSE_BASE) < y(lm.LIPS) < TEMPLATE[8, 1]
+    assert TEMPLATE[36, 0] < TEMPLATE[39, 0] < 0 < TEMPLATE[42, 0] < TEMPLATE[45, 0]
+    assert mouth_opening(TEMPLATE) > 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Umeyama and the canonical frame
+# ----------------------------------------------------------------------------------------------
+
+
+def test_umeyama_recovers_a_known_similarity_batched() -> None:
+    gen = torch.Generator().manual_seed(1)
+    truth = _random_similarity((3, 4), gen)
+    src = torch.randn(3, 4, 10, 2, generator=gen, dtype=torch.float64)
+    dst = truth.apply(src)
+    sim = umeyama(src, dst)
+    assert sim.scale.shape == (3, 4)
+    assert sim.rotation.shape == (3, 4, 2, 2)
+    assert sim.translation.shape == (3, 4, 2)
+    torch.testing.assert_close(sim.scale, truth.scale)
+    torch.testing.assert_close(sim.rotation, truth.rotation)
+    torch.testing.assert_close(sim.translation, truth.translation)
+    torch.testing.assert_close(sim.apply(src), dst)
+
+
+def test_umeyama_matches_the_svd_reference_on_noisy_points() -> None:
+    rng = np.random.default_rng(2)
+    src = rng.normal(size=(6, 12, 2))
+    dst = 1.7 * src @ np.array([[0.6, -0.8], [0.8, 0.6]]).T + 0.3 + rng.normal(0, 0.2, src.shape)
+    dst[-1] = src[-1] * np.array([-1, 1])  # a mirror image: the best *rotation*, not a reflection
+    sim = umeyama(torch.from_numpy(src), torch.from_numpy(dst))
+    for i in range(len(src)):
+        scale, rotation, translation = _umeyama_svd(src[i], dst[i])
+        assert sim.scale[i].item() == pytest.approx(scale, rel=1e-9)
+        np.testing.assert_allclose(sim.rotation[i].numpy(), rotation, atol=1e-9)
+        np.testing.assert_allclose(sim.translation[i].numpy(), translation, atol=1e-9)
+    assert torch.linalg.det(sim.rotation) == pytest.approx(1.0)
+
+
+def test_similarity_inverse_and_matrix() -> None:
+    gen = torch.Generator().manual_seed(3)
+    sim = _random_similarity((5,), gen)
+    points = torch.randn(5, 7, 2, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(sim.inverse().apply(sim.apply(points)), points)
+    torch.testing.assert_close(sim.apply(sim.inverse().apply(points)), points)
+    homogeneous = torch.cat([points, torch.ones(5, 7, 1, dtype=torch.float64)], -1)
+    torch.testing.assert_close(homogeneous @ sim.matrix().transpose(-1, -2), sim.apply(points))
+
+
+def test_umeyama_rejects_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match="one shape"):
+        umeyama(torch.zeros(4, 2), torch.zeros(5, 2))
+    with pytest.raises(ValueError, match=r"\(\.\.\., 2\)"):
+        umeyama(torch.zeros(4, 3), torch.zeros(4, 3))
+
+
+def test_to_canonical_undoes_a_known_pose_and_round_trips() -> None:
+    gen = torch.Generator().manual_seed(4)
+    face = lm.template_tensor(dtype=torch.float64).expand(2, 3, 68, 2).clone()
+    face[..., lm.LIPS, 1] += torch.rand(2, 3, 1, generator=gen, dtype=torch.float64) * 0.1
+    pose = _random_similarity((2, 3), gen)
+    observed = pose.apply(face)
+    canonical, sim = to_canonical(observed)
+    torch.testing.assert_close(canonical, face)  # the stable points fit exactly
+    torch.testing.assert_close(sim.scale, 1 / pose.scale)
+    torch.testing.assert_close(from_canonical(canonical, sim), observed)
+    content = canonical[..., CONTENT_INDICES, :]
+    torch.testing.assert_close(from_canonical(content, sim), observed[..., CONTENT_INDICES, :])
+
+
+def test_to_canonical_of_the_template_is_the_identity() -> None:
+    canonical, sim = to_canonical(lm.template_tensor())
+    torch.testing.assert_close(canonical, lm.template_tensor())
+    assert sim.scale.item() == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(TypeError, match="torch"):
+        to_canonical(TEMPLATE)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------------------------
+# Mouth opening
+# ----------------------------------------------------------------------------------------------
+
+
+def test_mouth_opening_of_a_constructed_face() -> None:
+    face = TEMPLATE.astype(np.float64)
+    gaps = [(0.03, 0.04), (0.0, 0.2), (-0.06, 0.08)]
+    for (upper, lower), gap in zip(INNER_LIP_PAIRS, gaps, strict=True):
+        face[lower] = face[upper] + gap  # distances 0.05, 0.2, 0.1
+    assert mouth_opening(face) == pytest.approx((0.05 + 0.2 + 0.1) / 3)
+    batch = np.stack([face, TEMPLATE, face * 2])[None].repeat(2, 0)  # (2, 3, 68, 2)
+    expected = np.array([0.35 / 3, float(mouth_opening(TEMPLATE)), 0.7 / 3])
+    np.testing.assert_allclose(mouth_opening(batch), np.stack([expected, expected]))
+    torch.testing.assert_close(
+        mouth_opening(torch.from_numpy(batch)), torch.from_numpy(mouth_opening(batch))
+    )
+
+
+def test_closed_mouth_has_zero_opening_and_finite_gradient() -> None:
+    face = lm.template_tensor()
+    face[[67, 66, 65]] = face[[61, 62, 63]]
+    face.requires_grad_(True)
+    opening = mouth_opening(face)
+    opening.backward()
+    assert opening.item() == 0.0
+    assert face.grad is not None
+    assert torch.isfinite(face.grad).all()
+
+
+# ----------------------------------------------------------------------------------------------
+# Sketch renderer
+# ----------------------------------------------------------------------------------------------
+
+
+def test_stroke_profile() -> None:
+    d = np.linspace(0, 5, 101)
+    profile = stroke_intensity(d, 1.5)
+    assert profile[0] > 0.99
+    lit = profile > 0
+    assert (np.diff(profile[lit]) < 0).all()
+    assert (profile[~lit] == 0).all()
+    assert d[~lit].min() == pytest.approx(2.55, abs=0.05)  # exactly 0 beyond ≈ 1.7 line widths
+    assert stroke_intensity(np.array(0.75), 1.5) == pytest.approx(0.5)
+    assert stroke_intensity(np.array(1.5), 3.0) == pytest.approx(0.5)
+    assert 0 < stroke_intensity(np.array(2.5), 1.5) < 1e-8
+    torch.testing.assert_close(
+        stroke_intensity(torch.from_numpy(d), 1.5), torch.from_numpy(profile)
+    )
+
+
+def test_single_segment_lights_the_expected_pixels() -> None:
+    starts = torch.tensor([[[8.0, 16.0]]])
+    ends = torch.tensor([[[24.0, 16.0]]])
+    image = render_segments(starts, ends, 32)[0, 0]  # (32, 32), row = y
+    on = float(stroke_intensity(np.array(0.0)))
+    next_to = float(stroke_intensity(np.array(1.0)))
+    torch.testing.assert_close(image[16, 8:25], torch.full((17,), on))
+    torch.testing.assert_close(image[15, 8:25], torch.full((17,), next_to))
+    torch.testing.assert_close(image[15], image[17])  # symmetric falloff
+    torch.testing.assert_close(image[14], image[18])
+    assert image[16, 26].item() == pytest.approx(float(stroke_intensity(np.array(2.0))), rel=1e-4)
+    assert 0.0 < next_to < 0.5 < on
+    assert image[16, 4].item() < 1e-6  # 4 px beyond the end
+    assert image[:13].abs().max().item() == 0.0  # beyond the stroke's reach
+    assert image.min().item() >= 0.0
+    assert image.max().item() <= 1.0
+
+
+def test_pixels_half_a_line_width_away_are_half_lit() -> None:
+    starts = torch.tensor([[[2.0, 10.75]]])
+    ends = torch.tensor([[[30.0, 10.75]]])
+    image = render_segments(starts, ends, 24, line_width=1.5)[0, 0]
+    torch.testing.assert_close(image[10, 5:20], torch.full((15,), 0.5))
+    assert (image[11, 5:20] > 0.5).all()  # 0.25 px from the line
+    assert (image[9, 5:20] < 0.1).all()  # 1.75 px from the line
+
+
+@pytest.mark.parametrize("tile_size", [1, 5, 16, 64])
+def test_render_segments_matches_a_dense_reference(tile_size: int) -> None:
+    rng = np.random.default_rng(5)
+    height, width = 23, 37
+    starts = rng.uniform(-5, 40, (2, 6, 2))
+    ends = rng.uniform(-5, 40, (2, 6, 2))
+    ends[0, 0] = starts[0, 0]  # a zero-length segment is a dot
+    starts[1, 1], ends[1, 1] = (-100.0, -50.0), (140.0, 60.0)  # crosses from far off-canvas
+    channel = torch.tensor([0, 1, 0, 1, 1, 0])
+    image = render_segments(
+        torch.from_numpy(starts),
+        torch.from_numpy(ends),
+        (height, width),
+        2.0,
+        channel,
+        2,
+        tile_size=tile_size,
+    )
+    assert image.shape == (2, 2, height, width)
+    assert image.dtype == torch.float64
+    for m in range(2):
+        for c in range(2):
+            keep = (channel == c).numpy()
+            expected = _dense_sketch(starts[m, keep], ends[m, keep], height, width, 2.0)
+            np.testing.assert_allclose(image[m, c].numpy(), expected, atol=1e-7)
+
+
+def test_render_sketch_matches_a_dense_reference_per_group() -> None:
+    size = (64, 72)
+    face = lm.template_tensor(dtype=torch.float64)
+    face_px = normalized_to_pixels(face, size).numpy()
+    single = render_sketch(face[None, None], size)[0, 0]
+    grouped = render_sketch(face[None, None], size, groups=True)[0, 0]
+    assert single.shape == (1, *size)
+    assert grouped.shape == (len(POLYLINES), *size)
+    for channel, line in enumerate(POLYLINES):
+        starts, ends = _segments_px(face_px, (line,))
+        expected = _dense_sketch(starts, ends, size[0], size[1], 1.5)
+        np.testing.assert_allclose(grouped[channel].numpy(), expected, atol=1e-7, err_msg=line.name)
+    starts, ends = _segments_px(face_px)
+    expected_all = _dense_sketch(starts, ends, size[0], size[1], 1.5)
+    np.testing.assert_allclose(single[0].numpy(), expected_all, atol=1e-7)
+    torch.testing.assert_close(single[0], 1 - (1 - grouped).prod(0))
+
+
+def test_sketch_shapes_and_module() -> None:
+    faces = lm.template_tensor().expand(2, 3, 68, 2) + 0.05 * torch.randn(2, 3, 68, 2)
+    assert render_sketch(faces, (40, 48)).shape == (2, 3, 1, 40, 48)
+    assert render_sketch(faces, 32, groups=True).shape == (2, 3, 9, 32, 32)
+    renderer = SketchRenderer(32, line_width=2.0, groups=True)
+    assert renderer.num_channels == 9
+    out = renderer(faces)
+    assert out.shape == (2, 3, 9, 32, 32)
+    assert out.dtype == torch.float32
+    assert out.min().item() >= 0.0
+    assert out.max().item() <= 1.0
+    assert out.amax(dim=(-1, -2)).min().item() > 0.5  # every stroke is drawn
+    torch.testing.assert_close(out, render_sketch(faces, 32, 2.0, groups=True))
+    assert "groups=True" in repr(renderer)
+
+
+def test_sketch_batch_elements_are_independent() -> None:
+    gen = torch.Generator().manual_seed(6)
+    faces = lm.template_tensor().expand(3, 2, 68, 2) * (
+        0.6 + 0.6 * torch.rand(3, 2, 1, 1, generator=gen)
+    )
+    batched = render_sketch(faces, 40)
+    for b in range(3):
+        for n in range(2):
+            torch.testing.assert_close(batched[b, n], render_sketch(faces[b, n], 40))
+    moved = faces.clone()
+    moved[0, 0] += 0.2
+    changed = render_sketch(moved, 40)
+    assert not torch.allclose(changed[0, 0], batched[0, 0])
+    torch.testing.assert_close(changed[1:], batched[1:])
+    torch.testing.assert_close(changed[0, 1], batched[0, 1])
+
+
+def test_gradcheck_render_segments() -> None:
+    gen = torch.Generator().manual_seed(7)
+    starts = (torch.rand(1, 3, 2, generator=gen, dtype=torch.float64) * 10 + 1).requires_grad_()
+    ends = (torch.rand(1, 3, 2, generator=gen, dtype=torch.float64) * 10 + 1).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda a, b: render_segments(a, b, 12, 2.0, tile_size=4), (starts, ends)
+    )
+
+
+def test_gradcheck_render_sketch_reaches_the_landmarks() -> None:
+    gen = torch.Generator().manual_seed(8)
+    face = lm.template_tensor(dtype=torch.float64)[None, None]
+    face = (face + 0.02 * torch.randn(face.shape, generator=gen, dtype=torch.float64)).detach()
+    face.requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda x: render_sketch(x, 12, 1.5, groups=True, tile_size=4), (face,)
+    )
+
+
+def test_image_loss_gradient_reaches_every_drawn_landmark() -> None:
+    face = lm.template_tensor()[None, None].clone().requires_grad_(True)
+    target = render_sketch(face.detach() + 0.01, 64)
+    F.mse_loss(render_sketch(face, 64), target).backward()
+    assert face.grad is not None
+    assert torch.isfinite(face.grad).all()
+    assert (face.grad.abs().sum(-1) > 0).all()
+
+
+def test_render_sketch_handles_float64_and_large_batches() -> None:
+    faces = lm.template_tensor().expand(40, 1, 68, 2) + 0.02 * torch.randn(40, 1, 68, 2)
+    out = render_sketch(faces.requires_grad_(True), 256)  # stage 3's B·N at full resolution
+    out.mean().backward()
+    assert out.shape == (40, 1, 1, 256, 256)
+    assert render_sketch(faces.double(), 16).dtype == torch.float64
+
+
+def test_render_sketch_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match=r"\(\.\.\., 68, 2\)"):
+        render_sketch(torch.zeros(1, 1, 67, 2), 16)
+    with pytest.raises(ValueError, match="line_width"):
+        render_sketch(torch.zeros(1, 1, 68, 2), 16, line_width=0.0)
+    with pytest.raises(ValueError, match="floating"):
+        render_sketch(torch.zeros(1, 1, 68, 2, dtype=torch.int64), 16)
+    with pytest.raises(ValueError, match="image size"):
+        SketchRenderer((16, 0))
