@@ -1,0 +1,31 @@
+"""The built-in synthetic talking-face dataset (`pmfs data synth`, DESIGN §3 "Synthetic data").
+
+One articulatory track per clip (jaw opening, lip rounding, lip closure, voicing, pitch, ...)
+drives both a formant speech synthesizer and the mouth of a rendered face, so the audio → mouth
+mapping is causal and learnable. Modules, in pipeline order:
+
+- `articulation`: phone sequences with timing → coarticulated articulator tracks;
+- `speech`: the formant synthesizer (16 kHz);
+- `speaker`, `emotion`: who speaks and how (geometry, colours, voice; MEAD's emotions × levels);
+- `face`, `motion`, `scene`: the 68-landmark face rig, head motion/blinks/gaze, projection;
+- `raster`, `render`, `background`: the anti-aliased rasteriser, the person, the backdrop;
+- `generate`, `raw`: the dataset driver (cache writer, workers) and the raw MEAD layout.
+"""
+
+from pmfs.data.synth.generate import (
+    DATASET,
+    SynthConfig,
+    SynthSummary,
+    build_synthetic_dataset,
+    make_clip,
+    plan_clips,
+)
+
+__all__ = [
+    "DATASET",
+    "SynthConfig",
+    "SynthSummary",
+    "build_synthetic_dataset",
+    "make_clip",
+    "plan_clips",
+]
