@@ -1,0 +1,333 @@
+"""`TalkingFaceDataModule`: MEAD, CREMA-D or the synthetic set from a PMFS cache (DESIGN §3).
+
+Configured from LightningCLI YAML::
+
+    data:
+      class_path: data_modules.TalkingFaceDataModule
+      init_args: {root: data/synthetic, dataset: synthetic, batch_size: 8}
+
+Splits: MEAD's test speakers (M003, M030, W024 unless `test_speakers` says otherwise) are never
+trained on; validation is a seeded held-out share of the training speakers' clips; CREMA-D is
+test-only (zero-shot); the synthetic set holds out the speakers its cache names in
+`extra["test_speakers"]`. Under DDP, Lightning puts its `DistributedSampler` on these loaders
+(nothing home-made): items are dense indices, so ranks get disjoint items.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader
+
+from pmfs.batch import Batch
+from pmfs.data.cache import Cache, CacheNotFoundError, ClipRecord
+from pmfs.data.dataset import (
+    Background,
+    Collate,
+    ReferenceSource,
+    SampleSpec,
+    Splits,
+    TalkingFaceDataset,
+    images_to_float,
+    split_clips,
+)
+
+log = logging.getLogger(__name__)
+
+DatasetName = Literal["mead", "cremad", "synthetic"]
+
+MEAD_TEST_SPEAKERS: tuple[str, ...] = ("M003", "M030", "W024")
+
+BUILD_COMMANDS: dict[str, str] = {
+    "synthetic": "pmfs data synth --out {root}",
+    "mead": "pmfs data preprocess mead --root <MEAD download> --out {root}",
+    "cremad": "pmfs data preprocess cremad --root <CREMA-D download> --out {root}",
+}
+
+
+class TalkingFaceDataModule(LightningDataModule):
+    """Train/val/test loaders of the batch contract (`pmfs.batch.Batch`) over one cache.
+
+    Args:
+        root: the cache folder (holding cache.json).
+        dataset: which dataset the cache holds; must match its cache.json.
+        window: T, odd number of frames centred on the target frame (clamped at clip ends).
+        image_size: side of the images (≤ the cache's crop size; smaller is resized on load).
+        num_references: K reference frames per sample.
+        reference_source: "driven" (same clip, ≥ `reference_gap` away), "random" (another clip
+            of the speaker) or "spread" (same clip, spread over mouth opening).
+        reference_gap: minimum frame distance of same-clip references from the target.
+        background: "keep" or "remove" (frames × mask, white outside).
+        landmarks_only: read no images (stages 1–2): no target, fg_mask, ref_frames keys.
+        batch_size: samples per batch (per process under DDP).
+        num_workers: DataLoader worker processes.
+        test_speakers: held-out speakers; None → MEAD M003, M030, W024 / synthetic: the cache's
+            `extra["test_speakers"]`; ignored for CREMA-D (all of it is test).
+        val_fraction: share of the training speakers' clips held out for validation.
+        seed: seed of the split, of the sampling and of the loaders' generators.
+        samples_per_clip: training items per clip per epoch (one random frame per stratum).
+        val_samples_per_clip: validation items per clip (deterministic stratum middles).
+        test_samples_per_clip: test items per clip; None → every frame of every test clip.
+        max_open_clips: clips kept open per loader process (two file handles each).
+        pin_memory: pin batches; None → when CUDA is available.
+        persistent_workers: keep workers alive between epochs (when num_workers > 0).
+        images_on_device: workers send uint8 images (4× less to move between processes) and
+            `on_after_batch_transfer` makes them float32 [0, 1] on the device, so the model
+            still sees the batch contract; iterating the loaders yourself then gives uint8
+            images (finish them with `pmfs.data.dataset.images_to_float`).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        dataset: DatasetName = "synthetic",
+        window: int = 5,
+        image_size: int = 256,
+        num_references: int = 3,
+        reference_source: ReferenceSource = "driven",
+        reference_gap: int = 10,
+        background: Background = "keep",
+        landmarks_only: bool = False,
+        batch_size: int = 8,
+        num_workers: int = 2,
+        test_speakers: list[str] | None = None,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        samples_per_clip: int = 8,
+        val_samples_per_clip: int = 4,
+        test_samples_per_clip: int | None = None,
+        max_open_clips: int = 256,
+        pin_memory: bool | None = None,
+        persistent_workers: bool = False,
+        images_on_device: bool = False,
+    ) -> None:
+        super().__init__()
+        if dataset not in BUILD_COMMANDS:
+            raise ValueError(f"dataset must be one of {sorted(BUILD_COMMANDS)}, got {dataset!r}")
+        if batch_size < 1 or num_workers < 0:
+            raise ValueError(
+                f"need batch_size >= 1 and num_workers >= 0, got {batch_size}, {num_workers}"
+            )
+        if not 0.0 <= val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        self.save_hyperparameters()
+        self.root = root
+        self.dataset = dataset
+        self.spec = SampleSpec(
+            window=window,
+            image_size=image_size,
+            num_references=num_references,
+            reference_source=reference_source,
+            reference_gap=reference_gap,
+            background=background,
+            landmarks_only=landmarks_only,
+        )
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.test_speakers = test_speakers
+        self.val_fraction = val_fraction
+        self.seed = seed
+        self.samples_per_clip = samples_per_clip
+        self.val_samples_per_clip = val_samples_per_clip
+        self.test_samples_per_clip = test_samples_per_clip
+        self.max_open_clips = max_open_clips
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
+        self.persistent_workers = persistent_workers and num_workers > 0
+        self.images_on_device = images_on_device
+        self.cache: Cache | None = None
+        self.splits: Splits | None = None
+        self.train_set: TalkingFaceDataset | None = None
+        self.val_set: TalkingFaceDataset | None = None
+        self.test_set: TalkingFaceDataset | None = None
+
+    # -- setup ----------------------------------------------------------------------------------
+
+    def open_cache(self) -> Cache:
+        """Open the cache; a missing one names the command that builds it for this dataset."""
+        if self.cache is None:
+            try:
+                cache = Cache(Path(self.root))
+            except CacheNotFoundError as err:
+                command = BUILD_COMMANDS[self.dataset].format(root=self.root)
+                raise CacheNotFoundError(
+                    f"no {self.dataset} cache at {self.root} (cache.json missing); "
+                    f"build it with `{command}`"
+                ) from err
+            if cache.dataset != self.dataset:
+                raise ValueError(
+                    f"{self.root} holds a {cache.dataset!r} cache but dataset={self.dataset!r}; "
+                    f"set dataset: {cache.dataset} or point root at a {self.dataset} cache"
+                )
+            self.cache = cache
+        return self.cache
+
+    def resolved_test_speakers(self, cache: Cache) -> list[str] | None:
+        """The held-out speakers for this dataset (None: everything is test, CREMA-D)."""
+        if self.dataset == "cremad":
+            if self.test_speakers is not None:
+                log.warning("CREMA-D is test-only: test_speakers=%s is ignored", self.test_speakers)
+            return None
+        if self.test_speakers is not None:
+            return list(self.test_speakers)
+        if self.dataset == "mead":
+            return list(MEAD_TEST_SPEAKERS)
+        speakers = cache.extra.get("test_speakers")
+        if not speakers:
+            raise ValueError(
+                f"the synthetic cache at {self.root} names no test speakers "
+                f"(cache.json extra.test_speakers); pass test_speakers: [...]"
+            )
+        return [str(s) for s in speakers]
+
+    def setup(self, stage: str | None = None) -> None:
+        """Split the clips and build the datasets the stage needs ("fit", "validate", "test")."""
+        cache = self.open_cache()
+        if self.dataset == "cremad" and stage in ("fit", "validate"):
+            raise ValueError(self._empty_message("train" if stage == "fit" else "val"))
+        if self.splits is None:
+            test_speakers = self.resolved_test_speakers(cache)
+            self.splits = split_clips(cache.clips(), test_speakers, self.val_fraction, self.seed)
+            self._log_splits(test_speakers, {r.speaker for r in cache.clips()})
+        if stage in (None, "fit") and self.train_set is None:
+            self.train_set = self._dataset(self.splits.train, "train")
+        if stage in (None, "fit", "validate") and self.val_set is None:
+            self.val_set = self._dataset(self.splits.val, "val")
+        if stage in (None, "test", "predict") and self.test_set is None:
+            self.test_set = self._dataset(self.splits.test, "test")
+        if not self.spec.landmarks_only:
+            self._check_image_size(cache)
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        for dataset in (self.train_set, self.val_set, self.test_set):
+            if dataset is not None:
+                dataset.rank = rank
+
+    def _check_image_size(self, cache: Cache) -> None:
+        """`image_size` larger than the cache's crops is an error before any training starts."""
+        clips = cache.clips()
+        if clips:
+            reader = cache.open(clips[0].clip)
+            if self.spec.image_size > reader.size:
+                raise ValueError(
+                    f"image_size={self.spec.image_size} is larger than the {reader.size}² crops "
+                    f"of the cache at {self.root}; use image_size <= {reader.size} or rebuild "
+                    f"the cache at a larger size"
+                )
+
+    def _dataset(
+        self, clips: list[ClipRecord], split: Literal["train", "val", "test"]
+    ) -> TalkingFaceDataset:
+        assert self.cache is not None and self.splits is not None
+        per_clip = {
+            "train": self.samples_per_clip,
+            "val": self.val_samples_per_clip,
+            "test": self.test_samples_per_clip,
+        }[split]
+        # validation speakers are training speakers: their training clips may give references
+        references = self.splits.train + clips if split == "val" else clips
+        return TalkingFaceDataset(
+            self.cache,
+            clips,
+            self.spec,
+            train=split == "train",
+            samples_per_clip=per_clip,
+            reference_clips=references,
+            seed=self.seed,
+            max_open_clips=self.max_open_clips,
+        )
+
+    def _log_splits(self, test_speakers: list[str] | None, present: set[str]) -> None:
+        assert self.splits is not None
+        missing = sorted(set(test_speakers or ()) - present)
+        if missing:
+            log.warning("test speakers %s are not in the cache at %s", missing, self.root)
+        log.info(
+            "%s splits: %d train / %d val / %d test clips (test speakers: %s)",
+            self.dataset,
+            len(self.splits.train),
+            len(self.splits.val),
+            len(self.splits.test),
+            "all" if test_speakers is None else ", ".join(test_speakers),
+        )
+
+    def teardown(self, stage: str | None = None) -> None:
+        """Close the clips the main process opened (workers close theirs when they exit)."""
+        for dataset in (self.train_set, self.val_set, self.test_set):
+            if dataset is not None:
+                dataset.close()
+
+    # -- loaders --------------------------------------------------------------------------------
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training loader (Lightning swaps in a `DistributedSampler` under DDP)."""
+        if self.train_set is None:
+            self.setup("fit")
+        assert self.train_set is not None
+        if len(self.train_set) == 0:
+            raise ValueError(self._empty_message("train"))
+        return self._loader(self.train_set, shuffle=True, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation loader: held-out clips of the training speakers, deterministic."""
+        if self.val_set is None:
+            self.setup("validate")
+        assert self.val_set is not None
+        if self.dataset == "cremad":
+            raise ValueError(self._empty_message("val"))
+        if len(self.val_set) == 0:
+            log.warning(
+                "the validation split of %s is empty (val_fraction=%s)",
+                self.root,
+                self.val_fraction,
+            )
+        return self._loader(self.val_set, shuffle=False, drop_last=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Test loader: every clip of the test speakers (all of CREMA-D), deterministic."""
+        if self.test_set is None:
+            self.setup("test")
+        assert self.test_set is not None
+        if len(self.test_set) == 0:
+            raise ValueError(self._empty_message("test"))
+        return self._loader(self.test_set, shuffle=False, drop_last=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The test loader (predictions are made on the test split)."""
+        return self.test_dataloader()
+
+    def _loader(self, dataset: TalkingFaceDataset, shuffle: bool, drop_last: bool) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last and len(dataset) >= self.batch_size,
+            num_workers=self.num_workers,
+            collate_fn=Collate(self.spec.background, float_images=not self.images_on_device),
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            generator=generator,
+        )
+
+    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
+        """With `images_on_device`: uint8 images → float32 [0, 1] (and white background)."""
+        if self.images_on_device:
+            return images_to_float(batch, self.spec.background)
+        return batch
+
+    def _empty_message(self, split: str) -> str:
+        if self.dataset == "cremad":
+            return (
+                f"CREMA-D is test-only (zero-shot): it has no {split} split. Train on MEAD or "
+                f"the synthetic set and run `pmfs test` with data.init_args.dataset=cremad"
+            )
+        assert self.splits is not None
+        return (
+            f"the {split} split of the {self.dataset} cache at {self.root} is empty "
+            f"({len(self.splits.train)} train / {len(self.splits.val)} val / "
+            f"{len(self.splits.test)} test clips); check test_speakers={self.test_speakers} "
+            f"and val_fraction={self.val_fraction}"
+        )
