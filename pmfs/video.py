@@ -302,8 +302,22 @@ def _read_audio_track(path: PathLike, offset: float) -> np.ndarray:
         audio = load_audio(path, SAMPLE_RATE, allow_silent=True)
     except AudioError as exc:
         raise VideoError(f"{path}: the audio track is unreadable ({exc})") from exc
+    return align_audio(audio, offset)
+
+
+def align_audio(audio: np.ndarray, offset: float) -> np.ndarray:
+    """Shift a 16 kHz track so that sample 0 is at the first video frame.
+
+    Args:
+        audio: (S,) float32 mono 16 kHz.
+        offset: start of the audio stream minus start of the video stream, in seconds
+            (`VideoInfo.audio_offset`).
+
+    Returns:
+        (S',) float32: padded with silence when the audio starts late, cut when it starts early.
+    """
     shift = round(offset * SAMPLE_RATE)
-    if shift > 0:  # audio starts after the first frame: pad its beginning with silence
+    if shift > 0:
         return np.concatenate([np.zeros(shift, dtype=np.float32), audio])
     return audio[-shift:]
 

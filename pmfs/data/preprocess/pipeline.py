@@ -47,7 +47,7 @@ from pmfs.data.preprocess.detect import (
 from pmfs.data.preprocess.layouts import MEAD_TEST_SPEAKERS, ClipJob, Dataset, discover
 from pmfs.data.preprocess.mask import foreground_masks
 from pmfs.data.preprocess.settings import PreprocessSettings
-from pmfs.video import VideoError, VideoInfo, iter_frames, probe_video
+from pmfs.video import VideoError, VideoInfo, align_audio, iter_frames, probe_video
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +141,7 @@ def _read_audio(job: ClipJob, info: VideoInfo) -> np.ndarray:
         raise ClipSkipError(f"silent_audio: {exc}") from exc
     except (AudioError, FileNotFoundError) as exc:
         raise ClipSkipError(f"unreadable_audio: {exc}") from exc
-    shift = round(info.audio_offset * SAMPLE_RATE) if job.audio is None else 0
-    if shift > 0:  # the track starts after the first frame: pad its beginning with silence
-        return np.concatenate([np.zeros(shift, np.float32), audio])
-    return audio[-shift:]
+    return audio if job.audio is not None else align_audio(audio, info.audio_offset)
 
 
 def _fit_audio(audio: np.ndarray, num_frames: int, tolerance: float) -> np.ndarray:
