@@ -1,0 +1,154 @@
+"""Stage 2, `MouthToFace`: canonical content + the target's pose → all 68 landmarks in the image.
+
+Its content input in training is the ground-truth canonical content with Gaussian noise added
+(`content_noise`, in the template's normalized units), so that it tolerates stage-1 errors; and,
+with a frozen stage 1 given as `content_model`, that model's predictions for a share
+`predicted_content` of the samples, so that it learns to correct stage 1's systematic errors (on
+the synthetic set this lowers F-LMD below the analytic baseline, which noise alone does not; see
+docs/results.md). Validation and testing use the clean ground-truth content, or the content
+model's predictions when there is one. Pose points come from the target frames, as at inference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import torch
+from lightning.pytorch import LightningModule
+from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor
+from torch.optim import Optimizer
+
+from pmfs.batch import Batch
+from pmfs.landmarks import POSE_INDICES
+from pmfs.networks.mouth_to_face import MouthToFaceNet
+from pmfs.stages.audio_to_mouth import AudioToMouth
+from pmfs.stages.common import (
+    LandmarkLossWeights,
+    canonical_content,
+    landmark_losses,
+    landmark_metrics,
+)
+
+Split = Literal["train", "val", "test"]
+
+
+class MouthToFace(LightningModule):
+    """Train a `MouthToFaceNet` on landmark-only batches (`landmarks_only: true`).
+
+    Args:
+        network: the network (`class_path` in YAML).
+        optimizer: builds the optimizer from the parameters, e.g. `torch.optim.Adam`.
+        loss_weights: L1 and velocity weights on the 68 image-space points; None → defaults.
+        content_noise: std of the Gaussian noise added to the canonical content in training
+            (normalized template units; 0.01 ≈ 1.3 px of a 256 crop); 0 turns it off.
+        content_model: a stage 1 whose predictions feed the network; frozen and kept in eval
+            mode (it is not trained here). None: ground-truth content only.
+        content_checkpoint: a Lightning checkpoint of `content_model` to load (its
+            `state_dict`); None keeps the weights it was built with.
+        predicted_content: in training, the share of samples that get the content model's
+            prediction instead of the ground truth (ignored without a content model).
+    """
+
+    def __init__(
+        self,
+        network: MouthToFaceNet,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        loss_weights: LandmarkLossWeights | None = None,
+        content_noise: float = 0.01,
+        content_model: AudioToMouth | None = None,
+        content_checkpoint: str | None = None,
+        predicted_content: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if content_noise < 0 or not 0.0 <= predicted_content <= 1.0:
+            raise ValueError(
+                f"need content_noise >= 0 and predicted_content in [0, 1], got {content_noise} "
+                f"and {predicted_content}"
+            )
+        self.save_hyperparameters(ignore=["network", "optimizer", "content_model"])
+        self.network = network
+        self.optimizer = optimizer
+        self.loss_weights = loss_weights or LandmarkLossWeights()
+        self.val_metrics = landmark_metrics("val/", face=True)
+        self.test_metrics = landmark_metrics("test/", face=True)
+        self.content_noise = content_noise
+        self.predicted_content = predicted_content
+        self.content_model = content_model
+        if content_model is not None:
+            if content_checkpoint is not None:
+                _load_weights(content_model, content_checkpoint)
+            content_model.requires_grad_(False).eval()
+        elif content_checkpoint is not None:
+            raise ValueError("content_checkpoint is given but content_model is None; set both")
+
+    def forward(self, content: Tensor, pose: Tensor, ref_landmarks: Tensor) -> Tensor:
+        """Inference: (B, T, 31, 2) canonical content, (B, T, 37, 2) pose, (B, K, 68, 2) refs.
+
+        Returns:
+            (B, T, 68, 2) landmarks, normalized image `(x, y)`.
+        """
+        return self.network(content, pose, ref_landmarks)
+
+    def train(self, mode: bool = True) -> MouthToFace:
+        """Set train/eval mode; the frozen content model always stays in eval mode."""
+        super().train(mode)
+        if self.content_model is not None:
+            self.content_model.eval()
+        return self
+
+    def content_input(self, batch: Batch, split: Split) -> Tensor:
+        """The network's (B, T, 31, 2) canonical content input for `batch` (see the class doc)."""
+        content = canonical_content(batch["landmarks"])
+        if self.content_model is not None:
+            with torch.no_grad():
+                predicted = self.content_model(
+                    batch["mel"], batch["ref_landmarks"], batch.get("emotion"), batch.get("level")
+                )
+            use = torch.ones(content.shape[0], 1, 1, 1, dtype=torch.bool, device=content.device)
+            if split == "train":
+                use = torch.rand_like(use, dtype=content.dtype) < self.predicted_content
+            content = torch.where(use, predicted, content)
+        if split == "train" and self.content_noise > 0:
+            content = content + self.content_noise * torch.randn_like(content)
+        return content
+
+    def _shared_step(self, batch: Batch, split: Split) -> dict[str, Tensor]:
+        landmarks = batch["landmarks"]
+        content = self.content_input(batch, split)
+        pred = self(content, landmarks[..., POSE_INDICES, :], batch["ref_landmarks"])
+        losses = landmark_losses(pred, landmarks, self.loss_weights)
+        self.log_dict(
+            {f"{split}/{name}": value for name, value in losses.items()},
+            prog_bar=split != "test",
+            batch_size=pred.shape[0],
+        )
+        if split != "train":
+            metrics = self.val_metrics if split == "val" else self.test_metrics
+            metrics.update(pred, batch["landmarks"])
+            self.log_dict(metrics, batch_size=pred.shape[0])
+        return losses
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")["loss"]
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def configure_optimizers(self) -> Optimizer:
+        return self.optimizer(self.network.parameters())
+
+
+def _load_weights(model: AudioToMouth, checkpoint: str) -> None:
+    """Load a Lightning checkpoint's `state_dict` into `model` (strict)."""
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"content_checkpoint {path} does not exist; give the .ckpt of a trained AudioToMouth"
+        )
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(state.get("state_dict", state))
