@@ -64,6 +64,49 @@ class AudioToMouth(LightningModule):
         """
         return self.network(mel, canonical_content(ref_landmarks), emotion, level)
 
+    @torch.no_grad()
+    def predict_clip_landmarks(
+        self,
+        mel_windows: Tensor,
+        ref_landmarks: Tensor,
+        landmarks: Tensor,
+        emotion: int | None = None,
+        level: int | None = None,
+        *,
+        window: int = 5,
+    ) -> Tensor:
+        """Predict a whole clip for media: each frame from the `window` frames centred on it.
+
+        Args:
+            mel_windows: (N, 80, 16) mel windows of the clip's N frames.
+            ref_landmarks: (K, 68, 2) normalized reference landmarks.
+            landmarks: (N, 68, 2) normalized true landmarks; they give each frame's pose.
+            emotion: index into `EMOTIONS` (needed when the network uses emotion).
+            level: index into `LEVELS` (likewise).
+            window: T of the training windows (odd); ends are clamped as in the dataset.
+
+        Returns:
+            (N, 68, 2) normalized image `(x, y)`: the true landmarks with the predicted content
+            placed into each frame's pose (`place_content`).
+        """
+        frames = mel_windows.shape[0]
+        if window < 1 or window % 2 == 0 or landmarks.shape[0] != frames:
+            raise ValueError(
+                f"need an odd window >= 1 and one landmark set per mel window, got window="
+                f"{window}, {frames} mel windows and {landmarks.shape[0]} landmark sets"
+            )
+        offsets = torch.arange(window, device=mel_windows.device) - window // 2
+        index = (torch.arange(frames, device=mel_windows.device)[:, None] + offsets).clamp(
+            0, frames - 1
+        )  # (N, T)
+        refs = ref_landmarks.expand(frames, *ref_landmarks.shape)
+        labels = [
+            None if v is None else torch.full((frames,), v, device=mel_windows.device)
+            for v in (emotion, level)
+        ]
+        content = self(mel_windows[index], refs, *labels)[:, window // 2]  # (N, 31, 2)
+        return place_content(content, landmarks)
+
     def _shared_step(self, batch: Batch, split: Split) -> dict[str, Tensor]:
         pred = self(batch["mel"], batch["ref_landmarks"], batch.get("emotion"), batch.get("level"))
         losses = landmark_losses(pred, canonical_content(batch["landmarks"]), self.loss_weights)

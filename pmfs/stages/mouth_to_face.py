@@ -114,6 +114,55 @@ class MouthToFace(LightningModule):
             content = content + self.content_noise * torch.randn_like(content)
         return content
 
+    @torch.no_grad()
+    def predict_clip_landmarks(
+        self,
+        mel_windows: Tensor,
+        ref_landmarks: Tensor,
+        landmarks: Tensor,
+        emotion: int | None = None,
+        level: int | None = None,
+        *,
+        window: int = 5,
+    ) -> Tensor:
+        """Predict a whole clip for media: each frame from the `window` frames centred on it.
+
+        The content input is as in validation: the content model's prediction when there is
+        one, else the true canonical content; the pose comes from the true landmarks.
+
+        Args:
+            mel_windows: (N, 80, 16) mel windows of the clip's N frames.
+            ref_landmarks: (K, 68, 2) normalized reference landmarks.
+            landmarks: (N, 68, 2) normalized true landmarks (pose, and content without a model).
+            emotion: index into `EMOTIONS` (needed when the content model uses emotion).
+            level: index into `LEVELS` (likewise).
+            window: T of the training windows (odd); ends are clamped as in the dataset.
+
+        Returns:
+            (N, 68, 2) predicted landmarks, normalized image `(x, y)`.
+        """
+        frames = mel_windows.shape[0]
+        if window < 1 or window % 2 == 0 or landmarks.shape[0] != frames:
+            raise ValueError(
+                f"need an odd window >= 1 and one landmark set per mel window, got window="
+                f"{window}, {frames} mel windows and {landmarks.shape[0]} landmark sets"
+            )
+        offsets = torch.arange(window, device=mel_windows.device) - window // 2
+        index = (torch.arange(frames, device=mel_windows.device)[:, None] + offsets).clamp(
+            0, frames - 1
+        )  # (N, T)
+        batch: Batch = {
+            "mel": mel_windows[index],
+            "landmarks": landmarks[index],
+            "ref_landmarks": ref_landmarks.expand(frames, *ref_landmarks.shape),
+        }
+        if emotion is not None and level is not None:
+            batch["emotion"] = torch.full((frames,), emotion, device=mel_windows.device)
+            batch["level"] = torch.full((frames,), level, device=mel_windows.device)
+        content = self.content_input(batch, "val")
+        pose = batch["landmarks"][..., POSE_INDICES, :]
+        return self(content, pose, batch["ref_landmarks"])[:, window // 2]
+
     def _shared_step(self, batch: Batch, split: Split) -> dict[str, Tensor]:
         landmarks = batch["landmarks"]
         content = self.content_input(batch, split)
