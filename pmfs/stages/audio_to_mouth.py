@@ -6,28 +6,24 @@ to `CONTENT_INDICES`; the references give the speaker's mouth shape (their canon
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
-from torch.optim import Optimizer
 
 from pmfs.batch import Batch
 from pmfs.networks.audio_to_mouth import AudioToMouthNet
 from pmfs.stages.common import (
     LandmarkLossWeights,
+    LandmarkStage,
+    Split,
     canonical_content,
-    landmark_losses,
+    clip_window_index,
     landmark_metrics,
     place_content,
 )
 
-Split = Literal["train", "val", "test"]
 
-
-class AudioToMouth(LightningModule):
+class AudioToMouth(LandmarkStage):
     """Train an `AudioToMouthNet` on landmark-only batches (`landmarks_only: true`).
 
     Args:
@@ -90,15 +86,7 @@ class AudioToMouth(LightningModule):
             placed into each frame's pose (`place_content`).
         """
         frames = mel_windows.shape[0]
-        if window < 1 or window % 2 == 0 or landmarks.shape[0] != frames:
-            raise ValueError(
-                f"need an odd window >= 1 and one landmark set per mel window, got window="
-                f"{window}, {frames} mel windows and {landmarks.shape[0]} landmark sets"
-            )
-        offsets = torch.arange(window, device=mel_windows.device) - window // 2
-        index = (torch.arange(frames, device=mel_windows.device)[:, None] + offsets).clamp(
-            0, frames - 1
-        )  # (N, T)
+        index = clip_window_index(frames, window, landmarks.shape[0], mel_windows.device)
         refs = ref_landmarks.expand(frames, *ref_landmarks.shape)
         labels = [
             None if v is None else torch.full((frames,), v, device=mel_windows.device)
@@ -107,28 +95,9 @@ class AudioToMouth(LightningModule):
         content = self(mel_windows[index], refs, *labels)[:, window // 2]  # (N, 31, 2)
         return place_content(content, landmarks)
 
-    def _shared_step(self, batch: Batch, split: Split) -> dict[str, Tensor]:
+    def _predict(self, batch: Batch, split: Split) -> tuple[Tensor, Tensor]:
         pred = self(batch["mel"], batch["ref_landmarks"], batch.get("emotion"), batch.get("level"))
-        losses = landmark_losses(pred, canonical_content(batch["landmarks"]), self.loss_weights)
-        self.log_dict(
-            {f"{split}/{name}": value for name, value in losses.items()},
-            prog_bar=split != "test",
-            batch_size=pred.shape[0],
-        )
-        if split != "train":
-            metrics = self.val_metrics if split == "val" else self.test_metrics
-            metrics.update(place_content(pred, batch["landmarks"]), batch["landmarks"])
-            self.log_dict(metrics, batch_size=pred.shape[0])
-        return losses
+        return pred, canonical_content(batch["landmarks"])
 
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")["loss"]
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._shared_step(batch, "test")
-
-    def configure_optimizers(self) -> Optimizer:
-        return self.optimizer(self.parameters())
+    def _face(self, pred: Tensor, batch: Batch) -> Tensor:
+        return place_content(pred, batch["landmarks"])

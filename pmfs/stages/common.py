@@ -1,13 +1,19 @@
-"""Shared pieces of the landmark stages: loss weights, targets in the canonical frame, the loss."""
+"""Shared pieces of the landmark stages: loss weights, targets in the canonical frame, the loss,
+and `LandmarkStage`, the training loop both stages share."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
-from torch import Tensor
+from lightning.pytorch import LightningModule
+from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor, nn
+from torch.optim import Optimizer
 from torchmetrics import MetricCollection
 
+from pmfs.batch import Batch
 from pmfs.landmarks import CONTENT_INDICES, from_canonical, to_canonical
 from pmfs.metrics import FaceLMD, MouthLMD, VelocityLMD
 
@@ -83,3 +89,77 @@ def landmark_losses(
         terms["velocity"] = velocity.abs().mean()
         total = total + weights.velocity * terms["velocity"]
     return {"loss": total, **terms}
+
+
+Split = Literal["train", "val", "test"]
+
+
+def clip_window_index(frames: int, window: int, landmark_sets: int, device: torch.device) -> Tensor:
+    """Frame indices of the `window` frames centred on each of a clip's frames.
+
+    Ends are clamped (the edge frame repeats), as in the dataset.
+
+    Args:
+        frames: N, the clip's number of frames (mel windows).
+        window: T, odd.
+        landmark_sets: number of landmark sets given with the clip (must equal N).
+        device: device of the result.
+
+    Returns:
+        (N, T) int64 indices into the clip's frames.
+    """
+    if window < 1 or window % 2 == 0 or landmark_sets != frames:
+        raise ValueError(
+            f"need an odd window >= 1 and one landmark set per mel window, got window="
+            f"{window}, {frames} mel windows and {landmark_sets} landmark sets"
+        )
+    offsets = torch.arange(window, device=device) - window // 2
+    return (torch.arange(frames, device=device)[:, None] + offsets).clamp(0, frames - 1)
+
+
+class LandmarkStage(LightningModule):
+    """The loop both landmark stages share: losses and metrics per split, one optimizer.
+
+    Subclasses set `network`, `optimizer`, `loss_weights`, `val_metrics`, `test_metrics` and
+    implement `_predict` (what the losses compare) and `_face` (the 68 points the metrics see).
+    """
+
+    network: nn.Module
+    optimizer: OptimizerCallable
+    loss_weights: LandmarkLossWeights
+    val_metrics: MetricCollection
+    test_metrics: MetricCollection
+
+    def _predict(self, batch: Batch, split: Split) -> tuple[Tensor, Tensor]:
+        """(prediction, target) of one batch, in the space the losses compare them."""
+        raise NotImplementedError
+
+    def _face(self, pred: Tensor, batch: Batch) -> Tensor:
+        """The prediction as (B, T, 68, 2) normalized image landmarks, for the metrics."""
+        raise NotImplementedError
+
+    def _shared_step(self, batch: Batch, split: Split) -> dict[str, Tensor]:
+        pred, target = self._predict(batch, split)
+        losses = landmark_losses(pred, target, self.loss_weights)
+        self.log_dict(
+            {f"{split}/{name}": value for name, value in losses.items()},
+            prog_bar=split != "test",
+            batch_size=pred.shape[0],
+        )
+        if split != "train":
+            metrics = self.val_metrics if split == "val" else self.test_metrics
+            metrics.update(self._face(pred, batch), batch["landmarks"])
+            self.log_dict(metrics, batch_size=pred.shape[0])
+        return losses
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")["loss"]
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def configure_optimizers(self) -> Optimizer:
+        return self.optimizer(self.network.parameters())

@@ -12,13 +12,10 @@ model's predictions when there is one. Pose points come from the target frames, 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import torch
-from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
-from torch.optim import Optimizer
 
 from pmfs.batch import Batch
 from pmfs.landmarks import POSE_INDICES
@@ -26,15 +23,15 @@ from pmfs.networks.mouth_to_face import MouthToFaceNet
 from pmfs.stages.audio_to_mouth import AudioToMouth
 from pmfs.stages.common import (
     LandmarkLossWeights,
+    LandmarkStage,
+    Split,
     canonical_content,
-    landmark_losses,
+    clip_window_index,
     landmark_metrics,
 )
 
-Split = Literal["train", "val", "test"]
 
-
-class MouthToFace(LightningModule):
+class MouthToFace(LandmarkStage):
     """Train a `MouthToFaceNet` on landmark-only batches (`landmarks_only: true`).
 
     Args:
@@ -142,15 +139,7 @@ class MouthToFace(LightningModule):
             (N, 68, 2) predicted landmarks, normalized image `(x, y)`.
         """
         frames = mel_windows.shape[0]
-        if window < 1 or window % 2 == 0 or landmarks.shape[0] != frames:
-            raise ValueError(
-                f"need an odd window >= 1 and one landmark set per mel window, got window="
-                f"{window}, {frames} mel windows and {landmarks.shape[0]} landmark sets"
-            )
-        offsets = torch.arange(window, device=mel_windows.device) - window // 2
-        index = (torch.arange(frames, device=mel_windows.device)[:, None] + offsets).clamp(
-            0, frames - 1
-        )  # (N, T)
+        index = clip_window_index(frames, window, landmarks.shape[0], mel_windows.device)
         batch: Batch = {
             "mel": mel_windows[index],
             "landmarks": landmarks[index],
@@ -163,33 +152,13 @@ class MouthToFace(LightningModule):
         pose = batch["landmarks"][..., POSE_INDICES, :]
         return self(content, pose, batch["ref_landmarks"])[:, window // 2]
 
-    def _shared_step(self, batch: Batch, split: Split) -> dict[str, Tensor]:
+    def _predict(self, batch: Batch, split: Split) -> tuple[Tensor, Tensor]:
         landmarks = batch["landmarks"]
         content = self.content_input(batch, split)
-        pred = self(content, landmarks[..., POSE_INDICES, :], batch["ref_landmarks"])
-        losses = landmark_losses(pred, landmarks, self.loss_weights)
-        self.log_dict(
-            {f"{split}/{name}": value for name, value in losses.items()},
-            prog_bar=split != "test",
-            batch_size=pred.shape[0],
-        )
-        if split != "train":
-            metrics = self.val_metrics if split == "val" else self.test_metrics
-            metrics.update(pred, batch["landmarks"])
-            self.log_dict(metrics, batch_size=pred.shape[0])
-        return losses
+        return self(content, landmarks[..., POSE_INDICES, :], batch["ref_landmarks"]), landmarks
 
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")["loss"]
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._shared_step(batch, "test")
-
-    def configure_optimizers(self) -> Optimizer:
-        return self.optimizer(self.network.parameters())
+    def _face(self, pred: Tensor, batch: Batch) -> Tensor:
+        return pred
 
 
 def _load_weights(model: AudioToMouth, checkpoint: str) -> None:
