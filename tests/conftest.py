@@ -42,3 +42,13 @@ def sample_video(request: pytest.FixtureRequest) -> Path:
 def sample_videos() -> list[Path]:
     """Both demo videos."""
     return [_sample(name) for name in SAMPLE_VIDEOS]
+
+
+@pytest.fixture(scope="session")
+def tiny_synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic cache (2 speakers × 2 clips, 64²), built once; tests only read it."""
+    from pmfs.data.synth import SynthConfig, build_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("tiny_synth")
+    build_synthetic_dataset(SynthConfig(out=root, speakers=2, clips=2, size=64, progress=False))
+    return root

@@ -18,7 +18,6 @@ from callbacks import LandmarkVideoLogger
 from data_modules.talking_face import TalkingFaceDataModule
 from pmfs.audio import mel_windows
 from pmfs.data.cache import Cache
-from pmfs.data.synth import SynthConfig, build_synthetic_dataset
 from pmfs.landmarks import CONTENT_INDICES, pixels_to_normalized
 from pmfs.networks import AudioToMouthNet, MouthToFaceNet
 from pmfs.stages import AudioToMouth, MouthToFace
@@ -29,13 +28,6 @@ from wandb.proto import wandb_internal_pb2  # noqa: E402
 
 SIZE = 48
 BLOCK = 32768  # the LevelDB-log block size of `.wandb` files
-
-
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("synth_video")
-    build_synthetic_dataset(SynthConfig(out=root, speakers=2, clips=2, size=64, progress=False))
-    return root
 
 
 def _datamodule(root: Path) -> TalkingFaceDataModule:
@@ -92,7 +84,7 @@ def _history(run_dir: Path) -> dict[str, list[Any]]:
 
 
 def test_scalars_and_video_logged_to_offline_wandb(
-    synth_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_synth_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
@@ -111,7 +103,7 @@ def test_scalars_and_video_logged_to_offline_wandb(
         enable_progress_bar=False,
         default_root_dir=str(tmp_path),
     )
-    trainer.fit(_stage1(), datamodule=_datamodule(synth_root))
+    trainer.fit(_stage1(), datamodule=_datamodule(tiny_synth_root))
     logger.experiment.finish()
 
     (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
@@ -132,7 +124,7 @@ def test_scalars_and_video_logged_to_offline_wandb(
     assert sorted((tmp_path / "media").glob("landmark_video_epoch*.mp4"))  # trainer.log_dir
 
 
-def test_without_wandb_writes_mp4_into_log_dir(synth_root: Path, tmp_path: Path) -> None:
+def test_without_wandb_writes_mp4_into_log_dir(tiny_synth_root: Path, tmp_path: Path) -> None:
     trainer = Trainer(
         max_epochs=1,
         limit_train_batches=1,
@@ -144,7 +136,7 @@ def test_without_wandb_writes_mp4_into_log_dir(synth_root: Path, tmp_path: Path)
         enable_checkpointing=False,
         enable_progress_bar=False,
     )
-    trainer.fit(_stage1(), datamodule=_datamodule(synth_root))
+    trainer.fit(_stage1(), datamodule=_datamodule(tiny_synth_root))
     assert trainer.log_dir is not None
     (video,) = (Path(trainer.log_dir) / "media").glob("*.mp4")
     info = probe_video(video)
@@ -157,9 +149,9 @@ def test_without_wandb_writes_mp4_into_log_dir(synth_root: Path, tmp_path: Path)
 
 
 @pytest.mark.parametrize("stage", ["audio_to_mouth", "mouth_to_face"])
-def test_predict_clip_landmarks(synth_root: Path, stage: str) -> None:
+def test_predict_clip_landmarks(tiny_synth_root: Path, stage: str) -> None:
     """Whole-clip prediction: shapes, and what each stage keeps from the true landmarks."""
-    cache = Cache(synth_root)
+    cache = Cache(tiny_synth_root)
     reader = cache.open(cache.clips()[0].clip)
     count = 37  # longer than one window, not a multiple of it
     windows = torch.from_numpy(mel_windows(reader.mel, reader.num_frames)[:count])

@@ -11,7 +11,6 @@ from lightning.pytorch import Trainer
 
 from data_modules.talking_face import TalkingFaceDataModule
 from pmfs.batch import Batch
-from pmfs.data.synth import SynthConfig, build_synthetic_dataset
 from pmfs.landmarks import CONTENT_INDICES, TEMPLATE, Similarity
 from pmfs.networks import AudioToMouthNet
 from pmfs.stages import (
@@ -35,13 +34,6 @@ def _small_net(**kwargs: object) -> AudioToMouthNet:
 def _faces(*lead: int) -> torch.Tensor:
     """(*lead, 68, 2) jittered template faces."""
     return torch.tensor(TEMPLATE) * 0.7 + 0.02 * torch.randn(*lead, 68, 2)
-
-
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("synth_a2m")
-    build_synthetic_dataset(SynthConfig(out=root, speakers=2, clips=2, size=64, progress=False))
-    return root
 
 
 def _batch(root: Path) -> Batch:
@@ -106,9 +98,9 @@ def test_losses_match_definition_and_zero_weight_skips() -> None:
         LandmarkLossWeights(velocity=-1.0)
 
 
-def test_stage_overfits_a_real_batch(synth_root: Path) -> None:
+def test_stage_overfits_a_real_batch(tiny_synth_root: Path) -> None:
     torch.manual_seed(0)
-    batch = _batch(synth_root)
+    batch = _batch(tiny_synth_root)
     stage = AudioToMouth(_small_net(dropout=0.0), optimizer=lambda p: torch.optim.Adam(p, lr=3e-3))
     optimizer = stage.configure_optimizers()
     first = last = math.inf
@@ -130,9 +122,9 @@ def test_place_content_round_trip() -> None:
     )
 
 
-def test_validation_logs_losses_and_metrics(synth_root: Path) -> None:
+def test_validation_logs_losses_and_metrics(tiny_synth_root: Path) -> None:
     dm = TalkingFaceDataModule(
-        str(synth_root),
+        str(tiny_synth_root),
         window=T,
         num_references=K,
         landmarks_only=True,
