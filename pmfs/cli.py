@@ -40,7 +40,7 @@ _LIGHTNING_HELP = {
 
 # Tools, in the order `pmfs --help` shows them. Each entry exists only once its module is built.
 COMMANDS: dict[str, Command] = {
-    "data": Command("pmfs.data.cli:main", "build datasets: synth (built-in data), sheet"),
+    "data": Command("pmfs.data.cli:main", "datasets: synth, preprocess (MEAD/CREMA-D), sheet"),
     "bench": Command("pmfs.bench:main", "speed table of DESIGN §6 (loader, ...)"),
     "demo": Command("pmfs.demo:main", "the README's main job on the built-in synthetic data"),
 }
