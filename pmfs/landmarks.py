@@ -52,6 +52,8 @@ __all__ = [
     "Similarity",
     "SketchRenderer",
     "from_canonical",
+    "mouth_box",
+    "mouth_box_mask",
     "mouth_opening",
     "normalized_to_pixels",
     "pixels_to_normalized",
@@ -398,6 +400,50 @@ def mouth_opening(landmarks: ArrayT) -> ArrayT:
     if isinstance(gap, Tensor):
         return torch.linalg.vector_norm(gap, dim=-1).mean(dim=-1)
     return np.linalg.norm(gap, axis=-1).mean(axis=-1)
+
+
+def mouth_box(landmarks: Tensor, size: int, margin: float = 0.25, min_side: float = 8.0) -> Tensor:
+    """The square box around the lips that mouth-region losses and metrics look at.
+
+    The box is centred on the bounding box of the 20 lip points, its side is the larger of that
+    box's sides times `1 + 2·margin` (at least `min_side` pixels, at most `size`), and it is
+    shifted, not shrunk, to lie inside the image.
+
+    Args:
+        landmarks: (..., 68, 2) normalized `(x, y)` landmarks of a `size`² image.
+        size: side of the square image in pixels.
+        margin: extra share of the lip box's side on each side.
+        min_side: smallest side in pixels (a closed mouth seen from far away still gets a box).
+
+    Returns:
+        (..., 4) float pixel *edge* coordinates `(x0, y0, x1, y1)` in `[0, size]` (a pixel
+        column j is inside when `x0 <= j + 0.5 <= x1`); no gradient.
+    """
+    _check_landmarks(landmarks)
+    lips = normalized_to_pixels(landmarks[..., LIPS, :].detach(), size) + 0.5  # pixel edges
+    low, high = lips.amin(dim=-2), lips.amax(dim=-2)  # (..., 2)
+    centre = (low + high) / 2
+    side = ((high - low).amax(dim=-1, keepdim=True) * (1 + 2 * margin)).clamp(min_side, size)
+    start = (centre - side / 2).clamp(min=0.0)
+    start = torch.minimum(start, size - side)
+    return torch.cat([start, start + side], dim=-1)
+
+
+def mouth_box_mask(boxes: Tensor, size: int) -> Tensor:
+    """Hard masks of boxes from `mouth_box`.
+
+    Args:
+        boxes: (B, 4) pixel edge coordinates `(x0, y0, x1, y1)`.
+        size: side of the square image.
+
+    Returns:
+        (B, 1, size, size) float32 mask, 1 on pixels whose centre lies in the box.
+    """
+    centres = torch.arange(size, device=boxes.device, dtype=torch.float32) + 0.5
+    x0, y0, x1, y1 = (boxes[:, i, None].float() for i in range(4))  # (B, 1) each
+    inside_x = (centres >= x0) & (centres <= x1)  # (B, W)
+    inside_y = (centres >= y0) & (centres <= y1)  # (B, H)
+    return (inside_y[:, :, None] & inside_x[:, None, :]).float()[:, None]
 
 
 # ----------------------------------------------------------------------------------------------

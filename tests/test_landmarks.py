@@ -510,3 +510,28 @@ def test_render_sketch_rejects_bad_input() -> None:
         render_sketch(torch.zeros(1, 1, 68, 2, dtype=torch.int64), 16)
     with pytest.raises(ValueError, match="image size"):
         SketchRenderer((16, 0))
+
+
+def test_mouth_box_is_a_square_around_the_lips_inside_the_image() -> None:
+    from pmfs.landmarks import mouth_box, mouth_box_mask
+
+    face = torch.from_numpy(TEMPLATE.copy())[None]  # (1, 68, 2)
+    box = mouth_box(face, 64, margin=0.25)[0]
+    lips_px = normalized_to_pixels(face[0, 48:68], 64) + 0.5
+    assert box[2] - box[0] == pytest.approx(float(box[3] - box[1]))
+    assert (lips_px[:, 0] >= box[0]).all() and (lips_px[:, 0] <= box[2]).all()
+    assert (lips_px[:, 1] >= box[1]).all() and (lips_px[:, 1] <= box[3]).all()
+    width = float(lips_px[:, 0].max() - lips_px[:, 0].min())
+    assert float(box[2] - box[0]) == pytest.approx(1.5 * width, rel=1e-5)
+    # A mouth at the image's corner is shifted inside, not shrunk.
+    corner = face.clone()
+    corner[..., 0] += 1.0 - float(face[0, 48:68, 0].max())
+    moved = mouth_box(corner, 64)[0]
+    assert float(moved[2]) == pytest.approx(64.0) and float(moved[2] - moved[0]) == pytest.approx(
+        float(box[2] - box[0])
+    )
+    mask = mouth_box_mask(torch.stack([box, moved]), 64)
+    assert mask.shape == (2, 1, 64, 64)
+    side = round(float(box[2] - box[0]))
+    assert abs(float(mask[0].sum()) - side * side) <= 2 * side + 1
+    assert mask[1, 0, :, -1].any() and not mask[1, 0, :, 0].any()
