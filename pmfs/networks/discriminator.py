@@ -1,0 +1,97 @@
+"""`MultiScalePatchDiscriminator`: stage 3's pix2pixHD-style multi-scale patch GAN critic.
+
+`scales` patch discriminators D_s, D_s seeing the input average-pooled s times by 2. Each is a
+stack of `layers` stride-2 4×4 convs with spectral norm and LeakyReLU(0.2), then a 3×3 conv to one
+channel of patch logits. Every block's output is returned, for the feature matching loss
+(`pmfs.losses.gan.feature_matching_loss`); the last of each scale is the logits map.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+class PatchDiscriminator(nn.Module):
+    """One scale: `layers` stride-2 4×4 spectral-norm convs + a 1-channel 3×3 patch conv.
+
+    Args:
+        in_channels: input channels.
+        channels: channels of the first block; doubled per block, capped at 8·channels.
+        layers: stride-2 blocks; the logits map is 1/2^layers of the input size.
+    """
+
+    def __init__(self, in_channels: int, channels: int, layers: int) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        c_in = in_channels
+        for layer in range(layers):
+            c_out = channels * 2 ** min(layer, 3)
+            conv = spectral_norm(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1))
+            blocks.append(nn.Sequential(conv, nn.LeakyReLU(0.2)))
+            c_in = c_out
+        blocks.append(spectral_norm(nn.Conv2d(c_in, 1, 3, padding=1)))
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        """(B, C, H, W) → `layers` features (B, C_i, H/2^(i+1), W/2^(i+1)), then logits
+        (B, 1, H/2^layers, W/2^layers)."""
+        outputs = []
+        for block in self.blocks:
+            x = block(x)
+            outputs.append(x)
+        return outputs
+
+
+class MultiScalePatchDiscriminator(nn.Module):
+    """Patch discriminators on the input at `scales` resolutions (full, 1/2, 1/4, …).
+
+    Args:
+        in_channels: channels of the input: the image (3) + the centre frame's sketch (S).
+        channels: channels of each discriminator's first block.
+        layers: stride-2 blocks of each discriminator.
+        scales: number of discriminators; input side must be divisible by 2^(scales-1+layers).
+    """
+
+    def __init__(
+        self, in_channels: int = 4, channels: int = 64, layers: int = 3, scales: int = 2
+    ) -> None:
+        super().__init__()
+        if in_channels < 1 or channels < 1 or layers < 1 or scales < 1:
+            raise ValueError(
+                f"need in_channels, channels, layers, scales ≥ 1, got "
+                f"{in_channels=}, {channels=}, {layers=}, {scales=}"
+            )
+        self.in_channels, self.layers = in_channels, layers
+        self.discriminators = nn.ModuleList(
+            PatchDiscriminator(in_channels, channels, layers) for _ in range(scales)
+        )
+
+    def forward(self, x: Tensor) -> list[list[Tensor]]:
+        """Score real or generated frames.
+
+        Args:
+            x: (B, in_channels, H, W) the image in [0, 1] concatenated with the centre sketch.
+
+        Returns:
+            per scale s (input pooled s times by 2): the outputs of each block; the last is the
+            patch logits (B, 1, H/2^(s+layers), W/2^(s+layers)).
+        """
+        step = 2 ** (len(self.discriminators) - 1 + self.layers)
+        if (
+            x.ndim != 4
+            or x.shape[1] != self.in_channels
+            or x.shape[-1] % step
+            or x.shape[-2] % step
+        ):
+            raise ValueError(
+                f"need (B, {self.in_channels}, H, W) with H, W divisible by {step}, "
+                f"got {tuple(x.shape)}"
+            )
+        outputs = []
+        for scale, discriminator in enumerate(self.discriminators):
+            if scale:
+                x = F.avg_pool2d(x, 2, count_include_pad=False)  # (B, C, H/2^s, W/2^s)
+            outputs.append(discriminator(x))
+        return outputs

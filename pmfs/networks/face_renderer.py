@@ -1,0 +1,407 @@
+"""`FaceRendererNet`: stage 3's generator, sketches + masked target + references → RGB frame.
+
+A U-Net in the spirit of IP-LAP's renderer, lighter (DESIGN §1, §6). Two encoders build feature
+pyramids: the *target* encoder over the masked target frame and the T sketches of the window,
+the *reference* encoder over each reference image and its sketch. References are encoded once per
+clip (`encode_references`), never per frame.
+
+With `warping=True` a dense-flow estimator gives each reference k a flow field F_k (normalized
+offsets, `grid_sample(align_corners=False)` units) and a confidence logit: coarse at the deepest
+level, refined one level up. Reference features at every level and the full-resolution
+reference images are warped by F_k and merged with softmax-over-K confidence. Both heads start
+at zero (identity warp, uniform confidence). With `warping=False` no flow module exists; a
+confidence head alone merges the unwarped reference features.
+
+The decoder fuses the target features with the merged reference features at every level (skip
+connections, residual blocks), upsamples, and outputs RGB through a sigmoid.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with 8 groups where they divide `channels`, else one group (LayerNorm-like)."""
+    return nn.GroupNorm(8 if channels % 8 == 0 else 1, channels)
+
+
+def _conv_block(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
+    """3×3 conv (stride 1 or 2) → GroupNorm → SiLU."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+        _norm(out_channels),
+        nn.SiLU(),
+    )
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block: x + conv(SiLU(GN(conv(SiLU(GN(x))))))."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _norm(channels),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            _norm(channels),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, C, H, W) → (N, C, H, W)."""
+        return x + self.body(x)
+
+
+def level_channels(channels: int, levels: int, max_channels: int) -> list[int]:
+    """Channels of pyramid levels 0..levels: `channels·2^l` capped at `max_channels`."""
+    return [min(channels * 2**level, max_channels) for level in range(levels + 1)]
+
+
+class PyramidEncoder(nn.Module):
+    """U-Net encoder: a full-resolution conv stem, then `levels` stride-2 stages.
+
+    Args:
+        in_channels: input channels.
+        widths: channels of levels 0..L (level l at 1/2^l resolution).
+    """
+
+    def __init__(self, in_channels: int, widths: list[int]) -> None:
+        super().__init__()
+        self.stem = _conv_block(in_channels, widths[0])
+        self.downs = nn.ModuleList(
+            nn.Sequential(_conv_block(c_in, c_out, stride=2), _conv_block(c_out, c_out))
+            for c_in, c_out in itertools.pairwise(widths)
+        )
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        """(N, C_in, H, W) → per level l: (N, C_l, H/2^l, W/2^l), l = 0..L."""
+        features = [self.stem(x)]
+        for down in self.downs:
+            features.append(down(features[-1]))
+        return features
+
+
+class MotionHead(nn.Module):
+    """Per-reference head over target and reference features: (flow and) confidence logit.
+
+    The first layer is split into a target part, computed once per frame, and a reference part,
+    computed per reference: conv(concat(t, r)) = conv_t(t) + conv_r(r).
+
+    Args:
+        target_channels: channels of the target features.
+        ref_channels: channels of the reference features (+ any extra inputs).
+        hidden: hidden channels.
+        out_channels: 3 (flow x, flow y, confidence logit) or 1 (confidence logit).
+    """
+
+    def __init__(
+        self, target_channels: int, ref_channels: int, hidden: int, out_channels: int
+    ) -> None:
+        super().__init__()
+        self.from_target = nn.Conv2d(target_channels, hidden, 3, padding=1)
+        self.from_ref = nn.Conv2d(ref_channels, hidden, 3, padding=1, bias=False)
+        self.body = nn.Sequential(_norm(hidden), nn.SiLU(), _conv_block(hidden, hidden))
+        self.head = nn.Conv2d(hidden, out_channels, 3, padding=1)
+        for param in self.head.parameters():  # identity warp, uniform confidence at the start
+            nn.init.zeros_(param)
+
+    def forward(self, target: Tensor, ref: Tensor) -> Tensor:
+        """(B, C_t, h, w), (B, K, C_r, h, w) → (B, K, out_channels, h, w)."""
+        B, K = ref.shape[:2]
+        hidden = self.from_target(target)[:, None] + self.from_ref(ref.flatten(0, 1)).unflatten(
+            0, (B, K)
+        )  # (B, K, hidden, h, w)
+        out = self.head(self.body(hidden.flatten(0, 1)))  # (B·K, out, h, w)
+        return out.unflatten(0, (B, K))
+
+
+def identity_grid(height: int, width: int, like: Tensor) -> Tensor:
+    """(1, H, W, 2) pixel-centre coordinates `(x, y)` in [-1, 1] (align_corners=False)."""
+    ys = (torch.arange(height, device=like.device, dtype=like.dtype) * 2 + 1) / height - 1
+    xs = (torch.arange(width, device=like.device, dtype=like.dtype) * 2 + 1) / width - 1
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([grid_x, grid_y], dim=-1)[None]
+
+
+def warp(source: Tensor, flow: Tensor) -> Tensor:
+    """Backward-warp `source` by a flow of normalized offsets.
+
+    Output pixel p samples `source` at p + flow(p), in `grid_sample(align_corners=False)`
+    coordinates (`(x, y)`, [-1, 1] spans the image's outer pixel edges), border padding. The flow
+    is resized bilinearly to the source's resolution (normalized offsets are resolution-free).
+
+    Args:
+        source: (B, K, C, H, W).
+        flow: (B, K, 2, h, w) offsets `(dx, dy)`.
+
+    Returns:
+        (B, K, C, H, W) warped source.
+    """
+    B, K, C, H, W = source.shape
+    flow = flow.flatten(0, 1)  # (B·K, 2, h, w)
+    if flow.shape[-2:] != (H, W):
+        flow = F.interpolate(flow, size=(H, W), mode="bilinear", align_corners=False)
+    grid = identity_grid(H, W, flow) + flow.permute(0, 2, 3, 1)  # (B·K, H, W, 2)
+    warped = F.grid_sample(
+        source.reshape(B * K, C, H, W),
+        grid,
+        mode="bilinear",
+        padding_mode="border",
+        align_corners=False,
+    )
+    return warped.view(B, K, C, H, W)
+
+
+def merge(values: Tensor, logits: Tensor) -> Tensor:
+    """Softmax-over-K weighted sum: (B, K, C, H, W), (B, K, 1, h, w) logits → (B, C, H, W)."""
+    H, W = values.shape[-2:]
+    if logits.shape[-2:] != (H, W):
+        logits = F.interpolate(
+            logits.flatten(0, 1), size=(H, W), mode="bilinear", align_corners=False
+        ).unflatten(0, logits.shape[:2])
+    return (values * logits.softmax(dim=1)).sum(dim=1)
+
+
+@dataclass
+class ReferenceFeatures:
+    """The references of a clip, encoded once (`FaceRendererNet.encode_references`).
+
+    Attributes:
+        features: per encoder level l = 0..L: (B, K, C_l, H/2^l, W/2^l).
+        images: (B, K, 3, H, W) reference frames in [0, 1].
+        sketches: (B, K, S, H, W) their sketches.
+    """
+
+    features: list[Tensor]
+    images: Tensor
+    sketches: Tensor
+
+    def expand(self, batch: int) -> ReferenceFeatures:
+        """Broadcast B = 1 references to `batch` frames (views, no copy)."""
+        current = self.images.shape[0]
+        if current == batch:
+            return self
+        if current != 1:
+            raise ValueError(f"can only expand references with batch 1, got batch {current}")
+        return ReferenceFeatures(
+            features=[f.expand(batch, *f.shape[1:]) for f in self.features],
+            images=self.images.expand(batch, *self.images.shape[1:]),
+            sketches=self.sketches.expand(batch, *self.sketches.shape[1:]),
+        )
+
+
+@dataclass
+class RendererNetOutput:
+    """What `FaceRendererNet.forward` returns.
+
+    Attributes:
+        image: (B, 3, H, W) generated frame in [0, 1] (before compositing).
+        confidence: (B, K, 1, h, w) reference weights, summing to 1 over K.
+        flow: (B, K, 2, h, w) normalized offsets `(dx, dy)` (warping only).
+        warped_images: (B, K, 3, H, W) references warped to the target (warping only).
+    """
+
+    image: Tensor
+    confidence: Tensor
+    flow: Tensor | None
+    warped_images: Tensor | None
+
+
+class FaceRendererNet(nn.Module):
+    """Sketches of the window + masked target + encoded references → the target frame.
+
+    Args:
+        window: T, the frames of the sketch window (centre = the frame to make).
+        sketch_channels: S, channels of one sketch (1, or `sketch_channels(groups=True)`).
+        channels: channels of pyramid level 0 (full resolution); level l has `channels·2^l`.
+        levels: L, stride-2 stages of each encoder; H and W must be divisible by 2^L.
+        max_channels: cap on the channels of a level.
+        res_blocks: residual blocks after the fusion at every decoder level.
+        warping: estimate a flow per reference and warp its features and image; False builds no
+            flow module and merges unwarped features.
+    """
+
+    def __init__(
+        self,
+        window: int = 5,
+        sketch_channels: int = 1,
+        channels: int = 32,
+        levels: int = 4,
+        max_channels: int = 256,
+        res_blocks: int = 2,
+        warping: bool = True,
+    ) -> None:
+        super().__init__()
+        if window < 1 or sketch_channels < 1 or channels < 1 or levels < 1 or res_blocks < 0:
+            raise ValueError(
+                f"need window, sketch_channels, channels, levels ≥ 1 and res_blocks ≥ 0, got "
+                f"{window=}, {sketch_channels=}, {channels=}, {levels=}, {res_blocks=}"
+            )
+        self.window, self.sketch_channels, self.levels = window, sketch_channels, levels
+        self.warping = warping
+        widths = level_channels(channels, levels, max_channels)
+        self.widths = widths
+        self.target_encoder = PyramidEncoder(3 + window * sketch_channels, widths)
+        self.ref_encoder = PyramidEncoder(3 + sketch_channels, widths)
+        hidden = widths[-2]
+        self.coarse_motion: MotionHead | None = None
+        self.refine_motion: MotionHead | None = None
+        self.confidence: MotionHead | None = None
+        if warping:
+            self.coarse_motion = MotionHead(widths[-1], widths[-1], hidden, 3)
+            self.refine_motion = MotionHead(widths[-2], widths[-2] + 3, hidden, 3)
+        else:
+            self.confidence = MotionHead(widths[-1], widths[-1], hidden, 1)
+        self.bottleneck = nn.Sequential(
+            nn.Conv2d(2 * widths[-1], widths[-1], 1),
+            *(ResBlock(widths[-1]) for _ in range(res_blocks)),
+        )
+        # decoder level l: upsample level l+1, fuse with target + merged references of level l
+        self.ups = nn.ModuleList(
+            nn.Sequential(  # conv before upsampling: 4× cheaper than after
+                _conv_block(widths[level + 1], widths[level]),
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            )
+            for level in range(levels)
+        )
+        self.fuses = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(3 * widths[level] + (3 if level == 0 else 0), widths[level], 1),
+                *(ResBlock(widths[level]) for _ in range(res_blocks)),
+            )
+            for level in range(levels)
+        )
+        self.to_rgb = nn.Sequential(
+            _norm(widths[0]), nn.SiLU(), nn.Conv2d(widths[0], 3, 3, padding=1)
+        )
+
+    def _check_size(self, height: int, width: int) -> None:
+        step = 2**self.levels
+        if height != width or height % step:
+            raise ValueError(
+                f"frames must be square with a side divisible by 2^levels = {step}, got "
+                f"{height}×{width}; resize the frames or lower `levels`"
+            )
+
+    def encode_references(self, ref_frames: Tensor, ref_sketches: Tensor) -> ReferenceFeatures:
+        """Encode the K references of each sample once (per clip at inference).
+
+        Args:
+            ref_frames: (B, K, 3, H, W) reference frames in [0, 1].
+            ref_sketches: (B, K, S, H, W) their sketches.
+
+        Returns:
+            `ReferenceFeatures` with per level l: (B, K, C_l, H/2^l, W/2^l).
+        """
+        B, K, _, H, W = ref_frames.shape
+        if ref_frames.shape[2] != 3 or ref_sketches.shape != (B, K, self.sketch_channels, H, W):
+            raise ValueError(
+                f"need ref_frames (B, K, 3, H, W) and ref_sketches (B, K, {self.sketch_channels}, "
+                f"H, W), got {tuple(ref_frames.shape)} and {tuple(ref_sketches.shape)}"
+            )
+        self._check_size(H, W)
+        inputs = torch.cat([ref_frames, ref_sketches], dim=2).flatten(0, 1)  # (B·K, 3+S, H, W)
+        features = [f.unflatten(0, (B, K)) for f in self.ref_encoder(inputs)]
+        return ReferenceFeatures(features, ref_frames, ref_sketches)
+
+    def _motion(self, target: list[Tensor], refs: list[Tensor]) -> tuple[Tensor, Tensor | None]:
+        """Confidence logits (B, K, 1, h, w) and flow (B, K, 2, h, w) (None without warping)."""
+        if self.coarse_motion is None or self.refine_motion is None:
+            assert self.confidence is not None
+            return self.confidence(target[-1], refs[-1]), None
+        coarse = self.coarse_motion(target[-1], refs[-1])  # (B, K, 3, h/2, w/2)
+        size = target[-2].shape[-2:]
+        coarse = F.interpolate(
+            coarse.flatten(0, 1), size=size, mode="bilinear", align_corners=False
+        ).unflatten(0, coarse.shape[:2])  # (B, K, 3, h, w)
+        ref_mid = warp(refs[-2], coarse[:, :, :2])
+        motion = coarse + self.refine_motion(target[-2], torch.cat([ref_mid, coarse], dim=2))
+        return motion[:, :, 2:], motion[:, :, :2]
+
+    def forward(
+        self, sketches: Tensor, masked_target: Tensor, refs: ReferenceFeatures
+    ) -> RendererNetOutput:
+        """Render the centre frame of the window.
+
+        Args:
+            sketches: (B, T, S, H, W) sketches of the T-frame window (centre = the frame to make).
+            masked_target: (B, 3, H, W) the target frame, its hidden region already filled.
+            refs: the encoded references, batch B (see `ReferenceFeatures.expand`).
+
+        Returns:
+            `RendererNetOutput`; `confidence` and `flow` at 1/2^(L-1) resolution with warping, at
+            1/2^L without.
+        """
+        B, T, S, H, W = sketches.shape
+        if (self.window, self.sketch_channels) != (T, S) or masked_target.shape != (B, 3, H, W):
+            raise ValueError(
+                f"need sketches (B, {self.window}, {self.sketch_channels}, H, W) and masked_target "
+                f"(B, 3, H, W), got {tuple(sketches.shape)} and {tuple(masked_target.shape)}"
+            )
+        if refs.images.shape[0] != B or refs.images.shape[-2:] != (H, W):
+            raise ValueError(
+                f"references {tuple(refs.images.shape)} do not match batch {B} and size {H}×{W}; "
+                "encode them at the frame size and `expand` them to the batch"
+            )
+        self._check_size(H, W)
+        target = self.target_encoder(torch.cat([masked_target, sketches.flatten(1, 2)], dim=1))
+        logits, flow = self._motion(target, refs.features)
+        ref_features, ref_images = refs.features, refs.images
+        if flow is not None:
+            ref_features = [warp(f, flow) for f in ref_features]
+            ref_images = warp(ref_images, flow)
+        merged = [merge(f, logits) for f in ref_features]  # per level: (B, C_l, H_l, W_l)
+        x = self.bottleneck(torch.cat([target[-1], merged[-1]], dim=1))
+        for level in reversed(range(self.levels)):
+            skips = [self.ups[level](x), target[level], merged[level]]
+            if level == 0:
+                skips.append(merge(ref_images, logits))  # (B, 3, H, W)
+            x = self.fuses[level](torch.cat(skips, dim=1))
+        return RendererNetOutput(
+            image=torch.sigmoid(self.to_rgb(x)),
+            confidence=logits.softmax(dim=1),
+            flow=flow,
+            warped_images=ref_images if flow is not None else None,
+        )
+
+
+def renderer_flops(
+    net: FaceRendererNet, size: int = 256, k: int = 3, t: int | None = None
+) -> dict[str, int]:
+    """FLOPs of one frame (batch 1), counted by `torch.utils.flop_counter.FlopCounterMode`.
+
+    Args:
+        net: the renderer (its device is used).
+        size: frame side H = W.
+        k: number of references K.
+        t: window T; must equal `net.window` (None: `net.window`).
+
+    Returns:
+        `{"forward": FLOPs of `forward` with references pre-encoded, "encode_references": FLOPs
+        of encoding the K references once}`.
+    """
+    t = net.window if t is None else t
+    if t != net.window:
+        raise ValueError(f"t={t} differs from the network's window {net.window}")
+    device = next(net.parameters()).device
+    frames = torch.rand(1, k, 3, size, size, device=device)
+    ref_sketches = torch.rand(1, k, net.sketch_channels, size, size, device=device)
+    sketches = torch.rand(1, t, net.sketch_channels, size, size, device=device)
+    target = torch.rand(1, 3, size, size, device=device)
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as encode:
+            refs = net.encode_references(frames, ref_sketches)
+        with FlopCounterMode(display=False) as forward:
+            net(sketches, target, refs)
+    return {
+        "forward": forward.get_total_flops(),
+        "encode_references": encode.get_total_flops(),
+    }
