@@ -1,5 +1,16 @@
 """Evaluation metrics (DESIGN §5) as torchmetrics `Metric`s, synchronised under DDP."""
 
+from pmfs.metrics.image import (
+    FramePSNR,
+    FrameSSIM,
+    ImageMetric,
+    MouthPSNR,
+    MouthSSIM,
+    crop_mouths,
+    image_metrics,
+    image_psnr,
+    image_ssim,
+)
 from pmfs.metrics.landmarks import (
     FaceLMD,
     LandmarkDistance,
@@ -15,15 +26,34 @@ from pmfs.metrics.landmarks import (
     velocity_lmd,
 )
 
+# The functional `lpips` is not re-exported: it would shadow the submodule `pmfs.metrics.lpips`.
+from pmfs.metrics.lpips import LPIPS, LPIPSNetwork, load_lpips_network, lpips_skip_reason
+from pmfs.metrics.weights import MetricWeightsError, check_weights
+
 __all__ = [
+    "LPIPS",
     "FaceLMD",
+    "FramePSNR",
+    "FrameSSIM",
+    "ImageMetric",
+    "LPIPSNetwork",
     "LandmarkDistance",
+    "MetricWeightsError",
     "MouthLMD",
     "MouthOpeningSync",
+    "MouthPSNR",
+    "MouthSSIM",
     "Region",
     "VelocityLMD",
+    "check_weights",
+    "crop_mouths",
     "face_lmd",
+    "image_metrics",
+    "image_psnr",
+    "image_ssim",
     "landmark_distance",
+    "load_lpips_network",
+    "lpips_skip_reason",
     "mouth_lmd",
     "mouth_opening_sync",
     "offset_correlations",
