@@ -9,8 +9,10 @@ Configured from LightningCLI YAML::
 Splits: MEAD's test speakers (M003, M030, W024 unless `test_speakers` says otherwise) are never
 trained on; validation is a seeded held-out share of the training speakers' clips; CREMA-D is
 test-only (zero-shot); the synthetic set holds out the speakers its cache names in
-`extra["test_speakers"]`. Under DDP, Lightning puts its `DistributedSampler` on these loaders
-(nothing home-made): items are dense indices, so ranks get disjoint items.
+`extra["test_speakers"]`. The training loader's `EpochSampler` is a `DistributedSampler` built with
+the trainer's rank and world size (items depend on seed, epoch and index only, so a resumed run
+continues with the same batches); on the evaluation loaders Lightning puts its own
+`DistributedSampler` under DDP. Items are dense indices, so ranks get disjoint items.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pmfs.data.cache import Cache, CacheNotFoundError, ClipRecord
 from pmfs.data.dataset import (
     Background,
     Collate,
+    EpochSampler,
     ReferenceSource,
     SampleSpec,
     Splits,
@@ -200,10 +203,6 @@ class TalkingFaceDataModule(LightningDataModule):
             self.test_set = self._dataset(self.splits.test, "test")
         if not self.spec.landmarks_only:
             self._check_image_size(cache)
-        rank = self.trainer.global_rank if self.trainer is not None else 0
-        for dataset in (self.train_set, self.val_set, self.test_set):
-            if dataset is not None:
-                dataset.rank = rank
 
     def _check_image_size(self, cache: Cache) -> None:
         """`image_size` larger than the cache's crops is an error before any training starts."""
@@ -300,10 +299,21 @@ class TalkingFaceDataModule(LightningDataModule):
 
     def _loader(self, dataset: TalkingFaceDataset, shuffle: bool, drop_last: bool) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed)
+        sampler = None
+        if shuffle:  # training: (seed, epoch, index)-determined items, sharded under DDP
+            world, rank = (
+                (1, 0)
+                if self.trainer is None
+                else (
+                    self.trainer.world_size,
+                    self.trainer.global_rank,
+                )
+            )
+            sampler = EpochSampler(dataset, num_replicas=world, rank=rank, seed=self.seed)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             drop_last=drop_last and len(dataset) >= self.batch_size,
             num_workers=self.num_workers,
             collate_fn=Collate(self.spec.background, float_images=not self.images_on_device),

@@ -16,25 +16,25 @@ from the j-th of n equal strata of the clip (random inside the stratum in traini
 evaluation); with `samples_per_clip=None` every frame of every clip is an item. Items are indexed
 densely, so a `DistributedSampler` (Lightning's default under DDP) shards them disjointly.
 
-Randomness: evaluation items are a pure function of `(seed, index)`. Training items draw from a
-per-process generator seeded with `(seed, rank, worker seed)`; the worker seed comes from the
-DataLoader's generator, so a seeded loader gives the same batches for the same seed, and each
-epoch (new worker seeds, or a generator that keeps advancing) gives new frames.
+Randomness: evaluation items are a pure function of `(seed, index)`, training items of
+`(seed, epoch, index)`: `EpochSampler` (the training loaders' sampler) shuffles with `seed + epoch`
+and passes the epoch inside each index (`epoch · len + index`). So a seeded loader gives the same
+batches with any number of workers, each epoch gives new frames, and a run resumed from a
+checkpoint sees exactly the batches the uninterrupted run would have seen.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, default_collate, get_worker_info
+from torch.utils.data import Dataset, DistributedSampler, default_collate, get_worker_info
 
 from pmfs.audio import mel_window
 from pmfs.batch import EMOTIONS, LEVELS, Batch
@@ -249,7 +249,6 @@ class TalkingFaceDataset(Dataset[Sample]):
         self.train = train
         self.samples_per_clip = samples_per_clip
         self.seed = seed
-        self.rank = 0
         self.max_open_clips = max_open_clips
         for record in self.clips:
             _labels(record)  # fail early on labels outside MEAD's
@@ -257,8 +256,6 @@ class TalkingFaceDataset(Dataset[Sample]):
         self._offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
         self._same_speaker = _other_clips_by_speaker(reference_clips or self.clips)
         self._readers = _ReaderPool(cache, max_open_clips)
-        self._rng: np.random.Generator | None = None
-        self._rng_pid: int | None = None
         self._warned: set[str] = set()
         self.collate = Collate(spec.background)
 
@@ -270,12 +267,13 @@ class TalkingFaceDataset(Dataset[Sample]):
         self._readers.close()
 
     def __getitem__(self, index: int) -> Sample:
+        epoch, index = divmod(index, len(self)) if self.train and index >= 0 else (0, index)
         if not 0 <= index < len(self):
             raise IndexError(f"item {index} out of range 0..{len(self) - 1}")
         clip_index = int(np.searchsorted(self._offsets, index, side="right")) - 1
         record = self.clips[clip_index]
         reader = self._readers.get(record.clip)
-        rng = self._item_rng(index)
+        rng = self._item_rng(index, epoch)
         centre = self._centre(int(index - self._offsets[clip_index]), reader.num_frames, rng)
         ref_clip, ref_frames = self._references(record, reader.num_frames, centre, rng)
         ref_reader = self._readers.get(ref_clip)
@@ -286,18 +284,13 @@ class TalkingFaceDataset(Dataset[Sample]):
 
     # -- randomness ---------------------------------------------------------------------------
 
-    def _item_rng(self, index: int) -> np.random.Generator | None:
+    def _item_rng(self, index: int, epoch: int) -> np.random.Generator | None:
         """The generator of one item: None in evaluation when nothing random is needed."""
         if not self.train:
             if self.spec.reference_source == "random":
                 return np.random.default_rng((self.seed, index))
             return None
-        if self._rng is None or self._rng_pid != os.getpid():
-            info = get_worker_info()
-            stream = 0 if info is None else int(info.seed) % 2**63
-            self._rng = np.random.default_rng((self.seed, self.rank, stream))
-            self._rng_pid = os.getpid()
-        return self._rng
+        return np.random.default_rng((self.seed, epoch, index))
 
     # -- frame choice -------------------------------------------------------------------------
 
@@ -437,6 +430,26 @@ class TalkingFaceDataset(Dataset[Sample]):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._readers = _ReaderPool(self.cache, self.max_open_clips)
+
+
+class EpochSampler(DistributedSampler[int]):
+    """The training sampler: a seeded shuffle per epoch that tells each item its epoch.
+
+    It yields `epoch · len(dataset) + index`, which `TalkingFaceDataset` (in training) decodes,
+    so an item's random frame and references depend on `(seed, epoch, index)` only. It is a
+    `DistributedSampler` (one replica by default), so Lightning keeps it under DDP, where the
+    DataModule builds it with the trainer's rank and world size, and calls `set_epoch` on it.
+    """
+
+    def __init__(
+        self, dataset: TalkingFaceDataset, num_replicas: int = 1, rank: int = 0, seed: int = 0
+    ) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+        self.size = len(dataset)
+
+    def __iter__(self) -> Iterator[int]:
+        offset = self.epoch * self.size
+        return (offset + index for index in super().__iter__())
 
 
 def _labels(record: ClipRecord) -> tuple[int, int]:

@@ -431,8 +431,23 @@ def test_epochs_draw_new_frames(synth_cache: Path) -> None:
     dm = _module(synth_cache, landmarks_only=True, batch_size=18)
     dm.setup("fit")
     loader = dm.train_dataloader()
-    epochs = [sorted(_identity(next(iter(loader)))) for _ in range(2)]
+    epochs = []
+    for epoch in (0, 1, 0):
+        loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]  # as Lightning does
+        epochs.append(sorted(_identity(next(iter(loader)))))
     assert epochs[0] != epochs[1]
+    assert epochs[2] == epochs[0]  # an epoch's items depend on (seed, epoch, index) only
+
+
+def test_items_do_not_depend_on_the_number_of_workers(synth_cache: Path) -> None:
+    identities = []
+    for workers in (0, 2):
+        dm = _module(synth_cache, landmarks_only=True, batch_size=6, num_workers=workers)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        loader.sampler.set_epoch(3)  # type: ignore[attr-defined]
+        identities.append([_identity(b) for b in _batches(loader, 2)])
+    assert identities[0] == identities[1]
 
 
 def test_validation_is_deterministic(synth_cache: Path) -> None:
@@ -480,7 +495,8 @@ class _Recorder(LightningModule):
         return (self.weight * batch["landmarks"].mean()).sum()
 
     def on_train_end(self) -> None:
-        rank = self.trainer.datamodule.train_set.rank  # type: ignore[attr-defined]
+        sampler = self.trainer.train_dataloader.sampler  # type: ignore[union-attr]
+        rank = sampler.rank
         path = Path(self.out) / f"rank{self.global_rank}.json"
         path.write_text(json.dumps({"rank": rank, "seen": self.seen}))
 
@@ -504,7 +520,7 @@ def test_ddp_trainer_ranks_see_disjoint_samples(synth_cache: Path, tmp_path: Pat
     )
     trainer.fit(_Recorder(str(tmp_path)), dm)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
-    assert [r["rank"] for r in ranks] == [0, 1]  # the datamodule told each dataset its rank
+    assert [r["rank"] for r in ranks] == [0, 1]  # each rank's EpochSampler has its rank
     seen = [{tuple(pair) for pair in r["seen"]} for r in ranks]
     assert len(seen[0]) == len(seen[1]) == 9 and not seen[0] & seen[1]
 
