@@ -43,6 +43,7 @@ COMMANDS: dict[str, Command] = {
     "data": Command("pmfs.data.cli:main", "datasets: synth, preprocess (MEAD/CREMA-D), sheet"),
     "bench": Command("pmfs.bench:main", "speed table of DESIGN §6 (loader, ...)"),
     "demo": Command("pmfs.demo:main", "the README's main job on the built-in synthetic data"),
+    "sweep": Command("pmfs.sweep:main", "run a W&B sweep file's grid here: pmfs sweep FILE"),
 }
 
 

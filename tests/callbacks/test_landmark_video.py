@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import struct
-import zlib
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -24,10 +20,9 @@ from pmfs.stages import AudioToMouth, MouthToFace
 from pmfs.video import probe_video, read_video
 
 wandb = pytest.importorskip("wandb")
-from wandb.proto import wandb_internal_pb2  # noqa: E402
+from wandb_reader import history as read_history  # noqa: E402
 
 SIZE = 48
-BLOCK = 32768  # the LevelDB-log block size of `.wandb` files
 
 
 def _datamodule(root: Path) -> TalkingFaceDataModule:
@@ -44,43 +39,6 @@ def _datamodule(root: Path) -> TalkingFaceDataModule:
 
 def _stage1() -> AudioToMouth:
     return AudioToMouth(AudioToMouthNet(dim=32, depth=1, heads=2, conv_channels=8))
-
-
-def _read_records(path: Path) -> list[bytes]:
-    """Payloads of a `.wandb` file (LevelDB log: 7-byte header, 32 KiB blocks of chunks)."""
-    data = path.read_bytes()
-    ident, magic, version = struct.unpack("<4sHB", data[:7])
-    assert (ident, magic, version) == (b":W&B", 0xBEE1, 0)
-    records: list[bytes] = []
-    pending = b""
-    pos = 7
-    while pos + 7 <= len(data):
-        if BLOCK - pos % BLOCK < 7:  # a block's tail too short for a chunk header is padding
-            pos += BLOCK - pos % BLOCK
-            continue
-        checksum, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        chunk = data[pos + 7 : pos + 7 + length]
-        assert zlib.crc32(bytes([kind]) + chunk) & 0xFFFFFFFF == checksum
-        pending += chunk
-        if kind in (1, 4):  # FULL, LAST
-            records.append(pending)
-            pending = b""
-        pos += 7 + length
-    return records
-
-
-def _history(run_dir: Path) -> dict[str, list[Any]]:
-    """Every history item of the offline run (its JSON value decoded), by key."""
-    (path,) = run_dir.glob("*.wandb")
-    values: dict[str, list[Any]] = {}
-    for payload in _read_records(path):
-        record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
-        record.ParseFromString(payload)
-        if record.WhichOneof("record_type") == "history":
-            for item in record.history.item:
-                key = item.key or "/".join(item.nested_key)
-                values.setdefault(key, []).append(json.loads(item.value_json))
-    return values
 
 
 def test_scalars_and_video_logged_to_offline_wandb(
@@ -113,7 +71,7 @@ def test_scalars_and_video_logged_to_offline_wandb(
     assert (info.width, info.height) == (2 * SIZE, SIZE)
     assert info.num_frames == 20
     assert info.has_audio
-    history = _history(run_dir)
+    history = read_history(run_dir)
     # media items are flattened to one nested key per field of the video's JSON
     assert history.get("val/landmark_video/_type") == ["video-file", "video-file"]
     logged = {Path(path).name for path in history.get("val/landmark_video/path", [])}
