@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,32 @@ def tiny_synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny_synth")
     build_synthetic_dataset(SynthConfig(out=root, speakers=2, clips=2, size=64, progress=False))
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_pmfs_checkpoint(tiny_synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A `PMFS` checkpoint written by a real `pmfs fit` of experiments/demo.yaml (a few steps).
+
+    64² frames of the tiny synthetic cache; the weights are barely trained — for tests of what
+    is done with a checkpoint (loading, inference, evaluation, figures), not of quality.
+    """
+    from pmfs.cli import main
+
+    root = tmp_path_factory.mktemp("tiny_pmfs")
+    args = [
+        "fit",
+        "-c",
+        str(REPO_ROOT / "experiments" / "demo.yaml"),
+        f"--data.init_args.root={tiny_synth_root}",
+        "--data.init_args.num_workers=0",
+        "--data.init_args.batch_size=4",
+        "--trainer.logger=false",
+        "--trainer.max_steps=8",
+        "--trainer.limit_val_batches=1",
+        "--trainer.enable_progress_bar=false",
+        f"--trainer.default_root_dir={root}",
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["pmfs"])  # LightningCLI must not see pytest's arguments
+        assert main(args) == 0
+    return root / "runs" / "demo" / "checkpoints" / "last.ckpt"

@@ -1,7 +1,10 @@
-"""Every YAML under experiments/ parses, and every stage config trains with `fast_dev_run`.
+"""Every YAML under experiments/ parses, and every config trains with `fast_dev_run`.
 
 Stage configs (`experiments/stages/*.yaml` with a `model`) run through the real `pmfs fit`
-(`pmfs.cli.main`) stacked with the synthetic overlay, on a tiny generated synthetic cache.
+(`pmfs.cli.main`) stacked with the synthetic overlay, on a tiny generated synthetic cache;
+`full.yaml` alone and stacked with each ablation overlay, and `demo.yaml`, run at tiny sizes
+(32² frames, a narrow renderer) with VGG19 weights of the real layout (random values) in a
+temporary torch hub cache, so that `perceptual_weights: imagenet` loads through the real path.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ STAGE_CONFIGS = [
     if "model" in (yaml.safe_load(path.read_text()) or {})
 ]
 SYNTHETIC_OVERLAY = EXPERIMENTS / "stages" / "synthetic.yaml"
+FULL = EXPERIMENTS / "full.yaml"
+ABLATIONS = sorted((EXPERIMENTS / "ablations").glob("*.yaml"))
 
 
 def _name(path: Path) -> str:
@@ -37,10 +42,33 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def vgg_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from vgg_weights import write_random_vgg19
+
+    home = tmp_path_factory.mktemp("torch_home")
+    write_random_vgg19(home)
+    return home
+
+
 def test_stage_configs_exist() -> None:
     names = {path.name for path in STAGE_CONFIGS}
-    assert {"audio_to_mouth.yaml", "mouth_to_face.yaml"} <= names
+    assert {"audio_to_mouth.yaml", "mouth_to_face.yaml", "face_renderer.yaml"} <= names
     assert SYNTHETIC_OVERLAY.is_file()
+    assert {p.stem for p in ABLATIONS} >= {
+        "ref_random",
+        "no_warping",
+        "no_background",
+        "mask_content_hull",
+    }
+
+
+@pytest.mark.parametrize("path", ABLATIONS, ids=_name)
+def test_ablations_state_a_hypothesis_and_stack_on_full(path: Path) -> None:
+    text = path.read_text()
+    assert text.startswith("# Hypothesis:"), f"{path.name} must open with its hypothesis"
+    assert "One change:" in text
+    assert f"-c experiments/full.yaml -c experiments/ablations/{path.name}" in text
 
 
 @pytest.mark.parametrize("path", ALL_YAML, ids=_name)
@@ -51,9 +79,14 @@ def test_yaml_parses(path: Path) -> None:
 
 @pytest.mark.parametrize("path", STAGE_CONFIGS, ids=_name)
 def test_stage_config_fast_dev_run(
-    path: Path, synth_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path,
+    synth_root: Path,
+    tmp_path: Path,
+    vgg_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     torch.manual_seed(0)
+    monkeypatch.setenv("TORCH_HOME", str(vgg_home))
     args = [
         "fit",
         "-c",
@@ -62,6 +95,7 @@ def test_stage_config_fast_dev_run(
         str(SYNTHETIC_OVERLAY),
         f"--data.init_args.root={synth_root}",
         "--data.init_args.batch_size=4",
+        "--data.init_args.image_size=32",
         "--trainer.fast_dev_run=true",
         "--trainer.accelerator=cpu",
         f"--trainer.default_root_dir={tmp_path}",
@@ -119,3 +153,101 @@ def test_stage2_trains_on_a_stage1_checkpoint(
     stage1_state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
     for key, value in stage1_state.items():  # stage 1 was loaded and stayed frozen
         torch.testing.assert_close(state[f"content_model.{key}"], value)
+
+
+TINY_SYSTEM = [
+    "--data.init_args.dataset=synthetic",
+    "--data.init_args.image_size=32",
+    "--data.init_args.batch_size=2",
+    "--data.init_args.num_workers=0",
+    "--model.init_args.renderer.init_args.network.init_args.channels=4",
+    "--model.init_args.renderer.init_args.network.init_args.max_channels=8",
+    "--model.init_args.renderer.init_args.discriminator.channels=8",
+    "--trainer.logger=false",
+    "--trainer.fast_dev_run=true",
+    "--trainer.accelerator=cpu",
+]
+
+
+@pytest.mark.parametrize(
+    "overlay", [None, *ABLATIONS], ids=lambda p: "full" if p is None else p.stem
+)
+def test_full_and_every_ablation_fast_dev_run(
+    overlay: Path | None,
+    synth_root: Path,
+    tmp_path: Path,
+    vgg_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`pmfs fit -c experiments/full.yaml [-c experiments/ablations/X.yaml]`, tiny sizes."""
+    monkeypatch.setenv("TORCH_HOME", str(vgg_home))
+    monkeypatch.setattr(sys, "argv", ["pmfs"])
+    configs = ["-c", str(FULL)] + ([] if overlay is None else ["-c", str(overlay)])
+    args = [
+        "fit",
+        *configs,
+        f"--data.init_args.root={synth_root}",
+        *TINY_SYSTEM,
+        f"--trainer.default_root_dir={tmp_path}",
+    ]
+    assert main(args) == 0
+
+
+def test_ablation_overlays_change_what_they_say(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each overlay's parsed config (`--print_config`) differs from full.yaml's in its switch."""
+    monkeypatch.setattr(sys, "argv", ["pmfs"])
+
+    def parsed(*overlays: Path) -> dict[str, object]:
+        args = ["fit", "-c", str(FULL), *[a for o in overlays for a in ("-c", str(o))]]
+        with pytest.raises(SystemExit) as done:
+            main([*args, "--print_config"])
+        assert done.value.code in (0, None)
+        return _flatten(capsys.readouterr().out)
+
+    base = parsed()
+    expected = {
+        "ref_random": {"data.init_args.reference_source": "random"},
+        "no_warping": {"model.init_args.renderer.init_args.network.init_args.warping": False},
+        "no_background": {
+            "model.init_args.renderer.init_args.background": "remove",
+            "data.init_args.background": "remove",
+        },
+        "mask_content_hull": {"model.init_args.renderer.init_args.target_mask": "content_hull"},
+    }
+    for overlay in ABLATIONS:
+        changed = {k: v for k, v in parsed(overlay).items() if base.get(k) != v}
+        changed.pop("config", None)
+        assert changed == expected[overlay.stem], overlay.name
+
+
+def _flatten(dumped: str) -> dict[str, object]:
+    out: dict[str, object] = {}
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), item)
+        else:
+            out[prefix] = value
+
+    walk("", yaml.safe_load(dumped))
+    return out
+
+
+def test_demo_config_fast_dev_run(
+    synth_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["pmfs"])
+    args = [
+        "fit",
+        "-c",
+        str(EXPERIMENTS / "demo.yaml"),
+        f"--data.init_args.root={synth_root}",
+        "--data.init_args.num_workers=0",
+        "--trainer.logger=false",
+        "--trainer.fast_dev_run=true",
+        f"--trainer.default_root_dir={tmp_path}",
+    ]
+    assert main(args) == 0

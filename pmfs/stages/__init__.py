@@ -8,12 +8,27 @@ from pmfs.stages.common import (
     landmark_metrics,
     place_content,
 )
+from pmfs.stages.face_renderer import (
+    DiscriminatorConfig,
+    FaceRenderer,
+    RendererLossWeights,
+    RendererOutput,
+)
 from pmfs.stages.mouth_to_face import MouthToFace
+from pmfs.stages.system import PMFS, Curriculum, Ramp, StageCheckpoints
 
 __all__ = [
+    "PMFS",
     "AudioToMouth",
+    "Curriculum",
+    "DiscriminatorConfig",
+    "FaceRenderer",
     "LandmarkLossWeights",
     "MouthToFace",
+    "Ramp",
+    "RendererLossWeights",
+    "RendererOutput",
+    "StageCheckpoints",
     "canonical_content",
     "landmark_losses",
     "landmark_metrics",

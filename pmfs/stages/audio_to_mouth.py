@@ -20,6 +20,7 @@ from pmfs.stages.common import (
     clip_window_index,
     landmark_metrics,
     place_content,
+    save_config,
 )
 
 
@@ -39,7 +40,7 @@ class AudioToMouth(LandmarkStage):
         loss_weights: LandmarkLossWeights | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["network", "optimizer"])
+        save_config(self, ["network", "optimizer"])
         self.network = network
         self.optimizer = optimizer
         self.loss_weights = loss_weights or LandmarkLossWeights()

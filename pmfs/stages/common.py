@@ -3,12 +3,17 @@ and `LandmarkStage`, the training loop both stages share."""
 
 from __future__ import annotations
 
+import inspect
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import OptimizerCallable
+
+# Lightning's own hand-over of the CLI config to `save_hyperparameters` (see `save_config`).
+from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torchmetrics import MetricCollection
@@ -16,6 +21,8 @@ from torchmetrics import MetricCollection
 from pmfs.batch import Batch
 from pmfs.landmarks import CONTENT_INDICES, from_canonical, to_canonical
 from pmfs.metrics import FaceLMD, MouthLMD, VelocityLMD
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,73 @@ def landmark_losses(
     return {"loss": total, **terms}
 
 
+def save_config(module: LightningModule, objects: list[str]) -> None:
+    """`save_hyperparameters` from the caller's `__init__`, keeping checkpoints rebuildable.
+
+    Built by LightningCLI (`pmfs fit`), the hyperparameters are the model's whole config,
+    nested `class_path`s of networks, stages and optimizers included, so that
+    `load_from_checkpoint` (and `pmfs.checkpoints.load_model`) rebuild the model from the
+    checkpoint alone. Built in Python, the arguments named in `objects` (modules, callables) are
+    left out, since they are objects rather than configuration.
+
+    Args:
+        module: the LightningModule being built.
+        objects: names of its `__init__` arguments that hold objects.
+    """
+    given = _given_hyperparameters.get()  # set by LightningCLI while it instantiates the model
+    caller = inspect.currentframe()
+    frame = caller.f_back if caller is not None else None
+    module.save_hyperparameters(ignore=None if given is not None else objects, frame=frame)
+
+
 Split = Literal["train", "val", "test"]
+NonFinite = Literal["raise", "skip"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite; the message names the batch's samples."""
+
+
+def batch_identity(batch: Batch, limit: int = 8) -> str:
+    """`speaker/clip@frame` of a batch's first `limit` samples, for error messages."""
+    speakers, clips = batch.get("speaker", []), batch.get("clip", [])
+    frames = batch.get("frame_index")
+    frame_list = [] if frames is None else [int(f) for f in frames.reshape(-1)[:limit]]
+    items = [
+        f"{speaker}/{clip}@{frame}"
+        for speaker, clip, frame in zip(speakers[:limit], clips[:limit], frame_list, strict=False)
+    ]
+    more = len(clips) - limit
+    return ", ".join(items) + (f" (+{more} more)" if more > 0 else "") if items else "unknown"
+
+
+def check_finite(
+    losses: dict[str, Tensor], batch: Batch, step: int, policy: NonFinite, stage: str
+) -> bool:
+    """Whether every loss is finite; otherwise raise (`policy="raise"`) or warn and say skip.
+
+    Args:
+        losses: name → scalar loss.
+        batch: the batch they came from (its `speaker`, `clip`, `frame_index` name the samples).
+        step: the trainer's global step, for the message.
+        policy: "raise" → `NonFiniteLossError`; "skip" → a warning and False (the caller skips
+            the update; under DDP every rank must skip the same batch, so prefer "raise" there).
+        stage: name of the stage, for the message.
+
+    Returns:
+        True when all losses are finite.
+    """
+    bad = {k: float(v.detach()) for k, v in losses.items() if not bool(torch.isfinite(v).all())}
+    if not bad:
+        return True
+    message = (
+        f"{stage}: non-finite loss {bad} at step {step} on samples {batch_identity(batch)} "
+        f"(speaker/clip@frame)"
+    )
+    if policy == "raise":
+        raise NonFiniteLossError(message + "; set nonfinite: skip to skip such batches")
+    log.warning("%s; skipping the update", message)
+    return False
 
 
 def clip_window_index(frames: int, window: int, landmark_sets: int, device: torch.device) -> Tensor:
@@ -141,6 +214,7 @@ class LandmarkStage(LightningModule):
     def _shared_step(self, batch: Batch, split: Split) -> dict[str, Tensor]:
         pred, target = self._predict(batch, split)
         losses = landmark_losses(pred, target, self.loss_weights)
+        check_finite(losses, batch, self.global_step, "raise", type(self).__name__)
         self.log_dict(
             {f"{split}/{name}": value for name, value in losses.items()},
             prog_bar=split != "test",

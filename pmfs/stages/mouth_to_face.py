@@ -28,6 +28,7 @@ from pmfs.stages.common import (
     canonical_content,
     clip_window_index,
     landmark_metrics,
+    save_config,
 )
 
 
@@ -64,7 +65,7 @@ class MouthToFace(LandmarkStage):
                 f"need content_noise >= 0 and predicted_content in [0, 1], got {content_noise} "
                 f"and {predicted_content}"
             )
-        self.save_hyperparameters(ignore=["network", "optimizer", "content_model"])
+        save_config(self, ["network", "optimizer", "content_model"])
         self.network = network
         self.optimizer = optimizer
         self.loss_weights = loss_weights or LandmarkLossWeights()

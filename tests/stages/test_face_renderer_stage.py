@@ -1,0 +1,169 @@
+"""`FaceRenderer`: components built only when used, losses, compositing, manual GAN optimization."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch import Trainer
+
+from data_modules import TalkingFaceDataModule
+from pmfs.batch import Batch
+from pmfs.clip import clip_inputs_from_cache
+from pmfs.data.cache import Cache
+from pmfs.landmarks import TEMPLATE
+from pmfs.masks import face_hull_mask
+from pmfs.networks import FaceRendererNet
+from pmfs.stages import FaceRenderer, RendererLossWeights
+from pmfs.stages.common import NonFiniteLossError
+
+SIZE = 32
+
+
+def _renderer(warping: bool = True, **kwargs: object) -> FaceRenderer:
+    torch.manual_seed(0)
+    net = FaceRendererNet(channels=4, levels=2, max_channels=8, res_blocks=1, warping=warping)
+    kwargs.setdefault("perceptual_weights", None)
+    return FaceRenderer(net, **kwargs)  # type: ignore[arg-type]
+
+
+def _batch(batch: int = 2, k: int = 2, t: int = 5) -> Batch:
+    generator = torch.Generator().manual_seed(1)
+    face = torch.from_numpy(TEMPLATE.copy()) * 0.8
+    landmarks = face.expand(batch, t, 68, 2).clone()
+    landmarks[..., 1] += 0.02 * torch.randn(batch, t, 1, generator=generator)
+    return {
+        "landmarks": landmarks,
+        "target": torch.rand(batch, 3, SIZE, SIZE, generator=generator),
+        "fg_mask": torch.ones(batch, 1, SIZE, SIZE),
+        "ref_frames": torch.rand(batch, k, 3, SIZE, SIZE, generator=generator),
+        "ref_landmarks": face.expand(batch, k, 68, 2).clone(),
+        "mel": torch.zeros(batch, t, 80, 16),
+        "speaker": ["S01"] * batch,
+        "clip": [f"S01_angry_1_00{i}" for i in range(batch)],
+        "frame_index": torch.arange(batch) + 7,
+    }
+
+
+def test_switched_off_components_are_not_built() -> None:
+    full = _renderer(perceptual_weights=None)
+    assert full.discriminator is not None and full.perceptual is not None
+    bare = _renderer(
+        warping=False,
+        loss_weights=RendererLossWeights(perceptual=0, adversarial=0, feature_matching=0),
+    )
+    assert bare.discriminator is None and bare.perceptual is None
+    assert not any("flow" in name for name, _ in bare.network.named_parameters())
+    assert len(bare.configure_optimizers()) == 1 and len(full.configure_optimizers()) == 2
+
+
+def test_zero_weights_skip_their_terms() -> None:
+    batch = _batch()
+    weights = RendererLossWeights(mouth=0, perceptual=0, adversarial=0, feature_matching=0, warp=0)
+    renderer = _renderer(loss_weights=weights)
+    losses = renderer.generator_losses(renderer._render_batch(batch), batch)
+    assert set(losses) == {"loss", "l1"}
+    torch.testing.assert_close(losses["loss"], losses["l1"])
+    full = _renderer()
+    terms = full.generator_losses(full._render_batch(batch), batch)
+    assert {"l1", "mouth", "perceptual", "adversarial", "feature_matching", "warp"} <= set(terms)
+    no_warp = _renderer(warping=False)
+    assert "warp" not in no_warp.generator_losses(no_warp._render_batch(batch), batch)
+
+
+def test_keep_composites_into_the_target_and_remove_does_not() -> None:
+    batch = _batch()
+    keep = _renderer(background="keep")
+    out = keep._render_batch(batch)
+    centre = batch["landmarks"][:, 2]
+    outside = torch.maximum(face_hull_mask(centre, SIZE, feather=2.0), out.hidden) == 0
+    outside = outside.expand_as(out.image)
+    assert outside.any()
+    torch.testing.assert_close(out.image[outside], batch["target"][outside])
+    assert not torch.allclose(out.image, out.generated)
+    remove = _renderer(background="remove")
+    out = remove._render_batch(batch)
+    torch.testing.assert_close(out.image, out.generated)
+    # the hidden part of the target is filled, never shown to the generator
+    assert out.hidden.sum() > 0
+
+
+def test_generator_gan_terms_leave_the_discriminator_without_gradient() -> None:
+    batch = _batch()
+    renderer = _renderer()
+    out = renderer._render_batch(batch)
+    renderer.generator_losses(out, batch)["loss"].backward()
+    assert renderer.discriminator is not None
+    assert all(p.grad is None for p in renderer.discriminator.parameters())
+    assert all(p.requires_grad for p in renderer.discriminator.parameters())  # restored
+    d_loss = renderer.discriminator_losses(out, batch)["d_loss"]
+    network_grads = [p.grad.clone() for p in renderer.network.parameters() if p.grad is not None]
+    d_loss.backward()
+    assert all(p.grad is not None for p in renderer.discriminator.parameters())
+    after = [p.grad for p in renderer.network.parameters() if p.grad is not None]
+    for before, now in zip(network_grads, after, strict=True):
+        torch.testing.assert_close(before, now)  # the critic's loss does not reach the generator
+
+
+def test_non_finite_loss_names_the_samples() -> None:
+    batch = _batch()
+    batch["target"][0, 0, 0, 0] = float("nan")
+    renderer = _renderer()
+    trainer = Trainer(accelerator="cpu", max_steps=1, logger=False, enable_checkpointing=False)
+    renderer.trainer = trainer  # type: ignore[assignment]
+    with pytest.raises(NonFiniteLossError, match=r"S01/S01_angry_1_000@7, S01/S01_angry_1_001@8"):
+        renderer.training_step(batch, 0)
+
+
+def test_background_must_match_the_datamodule(tiny_synth_root: Path, tmp_path: Path) -> None:
+    dm = TalkingFaceDataModule(
+        str(tiny_synth_root), image_size=SIZE, batch_size=2, num_workers=0, background="remove"
+    )
+    trainer = Trainer(
+        accelerator="cpu", max_steps=1, logger=False, default_root_dir=tmp_path, barebones=True
+    )
+    with pytest.raises(ValueError, match="background='keep' but the DataModule"):
+        trainer.fit(_renderer(background="keep"), dm)
+
+
+def test_fit_updates_generator_and_discriminator(tiny_synth_root: Path, tmp_path: Path) -> None:
+    dm = TalkingFaceDataModule(
+        str(tiny_synth_root), image_size=SIZE, batch_size=2, num_workers=0, samples_per_clip=2
+    )
+    renderer = _renderer()
+    assert renderer.discriminator is not None
+    before_g = [p.detach().clone() for p in renderer.network.parameters()]
+    # the logits' biases get no hinge gradient while real and fake logits are both inside ±1
+    weights_d = [p for n, p in renderer.discriminator.named_parameters() if "weight" in n]
+    before_d = [p.detach().clone() for p in weights_d]
+    trainer = Trainer(
+        accelerator="cpu",
+        max_steps=4,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+    )
+    trainer.fit(renderer, dm)
+    assert trainer.global_step == 4  # two optimizer steps per batch
+    changed_g = [
+        not torch.equal(a, b) for a, b in zip(before_g, renderer.network.parameters(), strict=True)
+    ]
+    changed_d = [not torch.equal(a, b) for a, b in zip(before_d, weights_d, strict=True)]
+    assert all(changed_g) and all(changed_d)
+    metrics = trainer.callback_metrics
+    for key in ("train/loss", "train/d_loss", "val/psnr", "val/mouth_psnr", "val/ssim"):
+        assert torch.isfinite(metrics[key]), key
+
+
+def test_generate_clip_renders_every_frame(tiny_synth_root: Path) -> None:
+    cache = Cache(tiny_synth_root)
+    clip = clip_inputs_from_cache(cache.open(cache.clips()[0].clip), SIZE, max_frames=9)
+    renderer = _renderer().eval()
+    out = renderer.generate_clip(clip, chunk=4)
+    assert out.frames.shape == (9, 3, SIZE, SIZE) and out.sketches.shape == (9, 1, SIZE, SIZE)
+    assert float(out.frames.min()) >= 0 and float(out.frames.max()) <= 1
+    # chunking does not change the result
+    torch.testing.assert_close(renderer.generate_clip(clip, chunk=9).frames, out.frames)
