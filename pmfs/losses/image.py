@@ -10,10 +10,13 @@ _MIN_WEIGHT = 1e-12  # an all-zero mask gives 0 / 1e-12 = 0, never 0 / 0
 
 
 def masked_l1(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Mean absolute error, each element weighted by the mask at its pixel.
+    """Mean absolute error, each element weighted by the mask at its pixel, averaged per sample.
 
-    `Σ m · |pred − target| / Σ m`, both sums over batch, channels and pixels (the mask
-    broadcast over channels). An all-zero mask gives 0 (not NaN) and a zero gradient.
+    Per sample b: `Σ m · |pred − target| / Σ m` over channels and pixels (the mask broadcast over
+    channels); then the mean over the batch. Every sample counts the same whatever the size of
+    its mask (a small mouth as much as a large one), and the value does not depend on how a batch
+    is split (B samples on one process = B/2 on each of two DDP processes). A sample with an
+    all-zero mask contributes 0 (not NaN) and a zero gradient.
 
     Args:
         pred: (B, C, H, W).
@@ -36,7 +39,10 @@ def masked_l1(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tenso
             f"got {tuple(mask.shape)}"
         )
     weight = mask.to(error.dtype).expand_as(error)
-    return (error * weight).sum() / weight.sum().clamp_min(_MIN_WEIGHT)
+    per_sample = (error * weight).flatten(1).sum(1) / weight.flatten(1).sum(1).clamp_min(
+        _MIN_WEIGHT
+    )
+    return per_sample.mean()
 
 
 def warp_loss(warped: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -60,5 +66,5 @@ def warp_loss(warped: Tensor, target: Tensor, mask: Tensor | None = None) -> Ten
     masks = None
     if mask is not None:
         masks = mask.unsqueeze(1).expand(-1, refs, *mask.shape[1:]).flatten(0, 1)  # (B·K, 1, H, W)
-    # Every reference carries the same total weight, so the pooled mean is the mean over K.
+    # (B·K) samples of equal standing: the mean over them is the mean over K of the batch means.
     return masked_l1(warped.flatten(0, 1), targets, masks)

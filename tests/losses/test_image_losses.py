@@ -19,12 +19,18 @@ def test_masked_l1_by_hand() -> None:
     assert masked_l1(pred, target, per_channel).item() == pytest.approx(2.5 / 1.5)
 
 
-def test_masked_l1_pools_over_the_batch() -> None:
+def test_masked_l1_averages_per_sample() -> None:
     pred = torch.stack([torch.full((1, 2, 2), 1.0), torch.full((1, 2, 2), 3.0)])
     mask = torch.zeros(2, 1, 2, 2)
     mask[0, 0, 0, 0] = 1.0  # one pixel of error 1
     mask[1] = 1.0  # four pixels of error 3
-    assert masked_l1(pred, torch.zeros_like(pred), mask).item() == pytest.approx(13 / 5)
+    # (1 + 3) / 2, not the pooled 13 / 5: each sample counts the same
+    assert masked_l1(pred, torch.zeros_like(pred), mask).item() == pytest.approx(2.0)
+    # and a batch split in two gives the mean of the halves (as under DDP)
+    halves = [
+        masked_l1(pred[i : i + 1], torch.zeros_like(pred[:1]), mask[i : i + 1]) for i in (0, 1)
+    ]
+    assert float(sum(halves)) / 2 == pytest.approx(2.0)
 
 
 def test_all_zero_mask_gives_zero_and_finite_gradient() -> None:
