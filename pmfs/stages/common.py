@@ -219,6 +219,7 @@ class LandmarkStage(LightningModule):
             {f"{split}/{name}": value for name, value in losses.items()},
             prog_bar=split != "test",
             batch_size=pred.shape[0],
+            sync_dist=split != "train",  # epoch values over all DDP processes
         )
         if split != "train":
             metrics = self.val_metrics if split == "val" else self.test_metrics

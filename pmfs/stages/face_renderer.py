@@ -363,6 +363,7 @@ class FaceRenderer(LightningModule):
             {f"{split}/{name}": value.detach() for name, value in losses.items()},
             prog_bar=split != "test",
             batch_size=batch["target"].shape[0],
+            sync_dist=split != "train",  # epoch values over all DDP processes
         )
 
     def _eval_step(self, batch: Batch, split: Split) -> None:

@@ -293,7 +293,8 @@ class PMFS(LightningModule):
         self.log_dict(
             {f"train/schedule/{k}": v for k, v in self.schedule(step).items()}, batch_size=size
         )
-        self.log("train/loss", total.detach(), prog_bar=True, batch_size=size)
+        # averaged over DDP processes: N processes with batch B/N log what one with B logs
+        self.log("train/loss", total.detach(), prog_bar=True, batch_size=size, sync_dist=True)
 
     def _optimizers_by_module(self) -> list[tuple[LightningOptimizer, nn.Module]]:
         """The optimizers in `configure_optimizers` order with the module each one updates."""
@@ -347,7 +348,9 @@ class PMFS(LightningModule):
             )["loss"],
             "renderer/loss": self.renderer.generator_losses(from_truth, batch)["loss"],
         }
-        self.log_dict({f"{split}/{k}": v for k, v in losses.items()}, batch_size=size)
+        self.log_dict(
+            {f"{split}/{k}": v for k, v in losses.items()}, batch_size=size, sync_dist=True
+        )
         lm_metrics, images, images_gt = (
             (self.val_landmarks, self.val_images, self.val_images_gt)
             if split == "val"
