@@ -104,13 +104,13 @@ def test_stage_overfits_a_real_batch(tiny_synth_root: Path) -> None:
     stage = AudioToMouth(_small_net(dropout=0.0), optimizer=lambda p: torch.optim.Adam(p, lr=3e-3))
     optimizer = stage.configure_optimizers()
     first = last = math.inf
-    for step in range(60):
+    for step in range(150):
         optimizer.zero_grad()
         loss = stage.training_step(batch, step)
         loss.backward()
         optimizer.step()
         first, last = (loss.item() if step == 0 else first), loss.item()
-    assert last < 0.5 * first
+    assert last < 0.5 * first, (first, last)
     pred = stage(batch["mel"], batch["ref_landmarks"])
     assert pred.shape == (8, T, 31, 2)
 
