@@ -172,7 +172,10 @@ def test_tiny_sweep_runs_groups_and_tags(
     tmp_path: Path,
     offline_env: None,
     capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # as if this process had a W&B run open: its service must not adopt the variants' runs
+    monkeypatch.setenv("WANDB_SERVICE", "2-1-tcp-localhost-9")
     extra = [f"--data.init_args.root={tiny_synth_root}"]
     extra += [f"--trainer.logger.init_args.save_dir={tmp_path}"]
     args = [str(CONFIGS / "sweep_tiny.yaml"), "--max-runs", "2", "--group", "tiny-1", "--", *extra]
