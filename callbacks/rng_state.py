@@ -45,7 +45,7 @@ def _numpy_state() -> dict[str, Any]:
     name, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)  # noqa: NPY002
     return {
         "name": str(name),
-        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
         "pos": int(pos),
         "has_gauss": int(has_gauss),
         "gauss": float(gauss),
