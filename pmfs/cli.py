@@ -41,9 +41,16 @@ _LIGHTNING_HELP = {
 # Tools, in the order `pmfs --help` shows them. Each entry exists only once its module is built.
 COMMANDS: dict[str, Command] = {
     "data": Command("pmfs.data.cli:main", "datasets: synth, preprocess (MEAD/CREMA-D), sheet"),
-    "bench": Command("pmfs.bench:main", "speed table of DESIGN §6 (loader, ...)"),
-    "demo": Command("pmfs.demo:main", "the README's main job on the built-in synthetic data"),
+    "infer": Command(
+        "pmfs.infer:main", "audio + a face video or image -> talking-face mp4: pmfs infer --ckpt"
+    ),
+    "evaluate": Command(
+        "pmfs.evaluate:main", "metrics of a checkpoint on a split, per emotion and level"
+    ),
+    "figure": Command("pmfs.figures:main", "the paper's figures: ablation rows, emotions"),
     "sweep": Command("pmfs.sweep:main", "run a W&B sweep file's grid here: pmfs sweep FILE"),
+    "bench": Command("pmfs.bench:main", "speed table of DESIGN §6: loader, train, infer"),
+    "demo": Command("pmfs.demo:main", "the README's main job on the built-in synthetic data"),
 }
 
 
