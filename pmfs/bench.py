@@ -9,7 +9,22 @@ Sub-commands (one function each, registered in `SUBCOMMANDS`):
   where a stage-3 sample's time goes (JPEG decode + resize, mask decode, landmarks and mel,
   collation with the uint8 → float32 conversion). Numbers: docs/benchmarks.md.
 
-Every sub-command prints a table and, with `--json PATH`, writes its numbers as JSON.
+- `train`: one training step (forward, backward, every optimizer step: the stage's own
+  `training_step` under a Lightning `Trainer`) of `AudioToMouth`, `MouthToFace`, `FaceRenderer`
+  (generator + discriminator) and the whole `PMFS` system, on a synthetic batch of the batch
+  contract at the config's image size and batch size; median ms/step, samples/s, peak memory.
+- `infer`: `PMFS.generate_clip` on a synthetic clip (references encoded once per clip) at 128²
+  and 256²: frames/s, FLOPs per frame of the whole chain (`torch.utils.flop_counter`) and of the
+  renderer (`pmfs.networks.renderer_flops`), peak memory. Targets: ≥ 0.7 frames/s on 2 CPU cores
+  and ≥ 25 on a GPU at 256², renderer ≤ 50 GFLOPs per 256² frame.
+- `all` (also `pmfs bench` with no sub-command): the three above, one report, one JSON.
+
+The model comes from a `pmfs fit` config (`--config`, default experiments/full.yaml) through the
+real CLI parser. `--device cpu|cuda`, `--precision 32|bf16-mixed`; warm-up iterations are not
+timed, times are the median of `--repeats`. Peak memory: the process's RSS sampled every 5 ms
+(and its rise over the RSS before the run), and `torch.cuda.max_memory_allocated` on a GPU.
+Every sub-command prints a table and, with `--json PATH`, writes its numbers as JSON together
+with the machine (CPU model, cores, torch version, GPU).
 """
 
 from __future__ import annotations
@@ -19,9 +34,10 @@ import json
 import logging
 import os
 import platform
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -53,16 +69,24 @@ TARGETS: dict[str, float] = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The `pmfs bench` parser with one sub-parser per benchmark."""
-    parser = argparse.ArgumentParser(prog="pmfs bench", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{loader}")
+    parser = argparse.ArgumentParser(
+        prog="pmfs bench",
+        description=__doc__.splitlines()[0] + " Without a sub-command: `all`.",
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{" + ",".join(SUBCOMMANDS) + "}"
+    )
     for name, (add_arguments, _run, help_text) in SUBCOMMANDS.items():
         add_arguments(commands.add_parser(name, help=help_text, description=help_text))
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run `pmfs bench <benchmark> ...`; returns the exit code."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `pmfs bench [<benchmark>] ...` (no benchmark named: `all`); returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["all", *argv]
     args = build_parser().parse_args(argv)
     _add_arguments, run, _help = SUBCOMMANDS[args.command]
     return run(args)
@@ -210,16 +234,26 @@ class LoaderRun:
 
 def run_loader(args: argparse.Namespace) -> int:
     """`pmfs bench loader`: time the loaders, print a table, write JSON."""
+    payload = loader_payload(args)
+    if payload is None:
+        return 2
+    print(_loader_table(payload))
+    _write_json(args.json, payload)
+    return 0
+
+
+def loader_payload(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Time the loaders (`pmfs bench loader` arguments); None when there is no cache to read."""
     with _cache_root(args.cache, args.synth_args) as root:
         if root is None:
-            return 2
+            return None
         from pmfs.data.cache import Cache, CacheError
 
         try:
             cache = Cache(root)
         except (FileNotFoundError, CacheError) as err:
             log.error("%s", err)
-            return 2
+            return None
         runs = [
             _time_loader(cache, args, kind, workers)
             for kind in KINDS
@@ -227,10 +261,7 @@ def run_loader(args: argparse.Namespace) -> int:
             if kind != "stage3_uint8" or args.uint8
         ]
         profile = _profile_image_sample(cache, args) if args.profile_samples > 0 else {}
-        payload = _loader_payload(cache, args, runs, profile)
-    print(_loader_table(payload))
-    _write_json(args.json, payload)
-    return 0
+        return _loader_payload(cache, args, runs, profile)
 
 
 @contextmanager
@@ -453,9 +484,738 @@ def _loader_table(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------------------------
+# Shared by train and infer: the model from a config, synthetic inputs, timing, memory
+# --------------------------------------------------------------------------------------------
+
+STAGE_NAMES: tuple[str, ...] = ("audio_to_mouth", "mouth_to_face", "renderer", "pmfs")
+"""What `pmfs bench train` times: each stage alone, then the whole system (`PMFS`)."""
+INFER_TARGET_CPU = 0.7
+"""DESIGN §6: whole-chain frames/s at 256² on 2 CPU cores."""
+INFER_TARGET_GPU = 25.0
+"""DESIGN §6: whole-chain frames/s at 256² on one modern GPU (faster than real time)."""
+RENDERER_GFLOPS_TARGET = 50.0
+"""DESIGN §6: renderer GFLOPs per 256² frame, references encoded once per clip."""
+TRAIN_MEMORY_TARGET_GB = 12.0
+"""DESIGN §6: stage 3 at 256², batch 8, under 12 GB of GPU memory."""
+VGG19_FILE = "vgg19-dcbb9e9d.pth"
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `train`, `infer` and `all`: model config, device, precision, repeats."""
+    parser.add_argument(
+        "--config",
+        action="append",
+        help="`pmfs fit` config(s) whose `model` (a pmfs.PMFS) and `data` sizes are used; "
+        "repeat to stack overlays (default: experiments/full.yaml)",
+    )
+    parser.add_argument("--json", help="write the results to this JSON file")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument(
+        "--precision",
+        choices=["32", "bf16-mixed"],
+        default="32",
+        help="bf16-mixed: autocast to bfloat16 (Lightning's precision for training)",
+    )
+    parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
+    parser.add_argument("--repeats", type=int, default=3, help="timed iterations (median)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _add_train_only_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--image-size", type=int, help="H = W of the batches (default: the config's data)"
+    )
+    parser.add_argument("--batch-size", type=int, help="batch size (default: the config's data)")
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        choices=STAGE_NAMES,
+        default=list(STAGE_NAMES),
+        help="what to time (pmfs: the whole system, all stages in one step)",
+    )
+
+
+def _add_infer_only_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[128, 256], help="frame sizes H = W to time"
+    )
+    parser.add_argument("--frames", type=int, default=25, help="frames of the synthetic clip")
+    parser.add_argument("--chunk", type=int, default=16, help="frames per forward pass")
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_model_arguments(parser)
+    _add_train_only_arguments(parser)
+
+
+def _add_infer_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_model_arguments(parser)
+    _add_infer_only_arguments(parser)
+
+
+@dataclass
+class BenchModel:
+    """The model a benchmark runs, with the data sizes of its config.
+
+    Attributes:
+        model: the `PMFS` system (stages in `.audio_to_mouth`, `.mouth_to_face`, `.renderer`).
+        image_size: H = W of the config's data.
+        batch_size: the config's training batch size.
+        references: K, references per sample.
+        window: T, frames per window.
+        config: the config files it came from.
+        perceptual: "imagenet" or "random" (VGG19 weights not found: same cost, other values).
+    """
+
+    model: Any
+    image_size: int
+    batch_size: int
+    references: int
+    window: int
+    config: list[str]
+    perceptual: str
+
+
+def _vgg19_available() -> bool:
+    """Whether torchvision's ImageNet VGG19 weights are in the torch hub cache."""
+    import torch
+
+    return (Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE).is_file()
+
+
+def load_bench_model(configs: list[str], workdir: Path) -> BenchModel:
+    """Build the model of `pmfs fit -c <configs...>` with the real CLI parser (nothing trained).
+
+    Without the VGG19 ImageNet weights the perceptual loss gets random weights (same FLOPs and
+    time); loggers and callbacks of the config are not built.
+
+    Raises:
+        FileNotFoundError: a config file does not exist.
+        ValueError: the config's model is not a `pmfs.PMFS`.
+    """
+    from pmfs.lightning_cli import PMFSLightningCLI
+    from pmfs.stages import PMFS
+
+    _check_pmfs_config(configs)
+    args = [arg for config in configs for arg in ("-c", config)]
+    perceptual = "imagenet"
+    if not _vgg19_available():
+        overlay = workdir / "random_vgg.yaml"
+        overlay.write_text(
+            "model:\n  init_args:\n    renderer:\n      init_args:\n"
+            "        perceptual_weights: null\n"
+        )
+        args += ["-c", str(overlay)]
+        perceptual = "random"
+        log.info("VGG19 ImageNet weights not found: the perceptual loss uses random weights")
+    args += ["--trainer.logger", "false", "--trainer.callbacks", "[]"]
+    argv, sys.argv = sys.argv, sys.argv[:1]  # LightningCLI warns about `pmfs bench`'s own argv
+    try:
+        cli = PMFSLightningCLI(args=args, run=False)
+    except SystemExit as exit_:  # the parser has printed what is wrong
+        raise ValueError(f"{configs}: not a valid `pmfs fit` config (see above)") from exit_
+    finally:
+        sys.argv = argv
+    if not isinstance(cli.model, PMFS):
+        raise ValueError(f"{configs}: the model is a {type(cli.model).__name__}, not a PMFS")
+    data = cli.config.get("data") or {}
+    init = data.get("init_args") or {}
+    return BenchModel(
+        model=cli.model,
+        image_size=int(init.get("image_size", 256)),
+        batch_size=int(init.get("batch_size", 8)),
+        references=int(init.get("num_references", 3)),
+        window=int(cli.model.window),
+        config=list(configs),
+        perceptual=perceptual,
+    )
+
+
+def _check_pmfs_config(configs: list[str]) -> None:
+    """Fail before parsing unless the stacked configs exist and their model is a `PMFS`.
+
+    Raises:
+        FileNotFoundError: a config file does not exist.
+        ValueError: the last `model.class_path` of the stack is missing or not a `PMFS`.
+    """
+    import importlib
+
+    import yaml
+
+    from pmfs.stages import PMFS
+
+    class_path = None
+    for config in configs:
+        if not Path(config).is_file():
+            raise FileNotFoundError(
+                f"config {config} does not exist; pass --config experiments/full.yaml (run "
+                "from the repository root) or the path of a `pmfs fit` config"
+            )
+        model = (yaml.safe_load(Path(config).read_text()) or {}).get("model") or {}
+        class_path = model.get("class_path", class_path) if isinstance(model, dict) else None
+    module, _, name = (class_path or "").rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name, None) if module else None
+    except ImportError:
+        cls = None
+    if not (isinstance(cls, type) and issubclass(cls, PMFS)):
+        raise ValueError(
+            f"{configs}: model.class_path is {class_path!r}; `pmfs bench` times the whole chain "
+            "and needs `model.class_path: pmfs.PMFS` (e.g. experiments/full.yaml)"
+        )
+
+
+def synthetic_landmarks(shape: tuple[int, ...], generator: Any) -> Any:
+    """(*shape, 68, 2) normalized landmarks: the canonical template plus 1 % noise."""
+    import torch
+
+    from pmfs.landmarks import template_tensor
+
+    noise = 0.01 * torch.randn(*shape, 68, 2, generator=generator)
+    return template_tensor() + noise
+
+
+def synthetic_batch(batch_size: int, window: int, references: int, size: int, seed: int) -> Any:
+    """A batch of the batch contract (`pmfs.batch.Batch`) with random values, on the CPU.
+
+    Shapes: `mel` (B, T, 80, 16), `landmarks` (B, T, 68, 2), `target` (B, 3, H, W) and
+    `fg_mask` (B, 1, H, W) in [0, 1], `ref_frames` (B, K, 3, H, W), `ref_landmarks`
+    (B, K, 68, 2), `emotion` / `level` / `frame_index` (B,) int64, `speaker` / `clip` lists.
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    b, t, k = batch_size, window, references
+    return {
+        "mel": torch.randn(b, t, 80, 16, generator=g),
+        "landmarks": synthetic_landmarks((b, t), g),
+        "target": torch.rand(b, 3, size, size, generator=g),
+        "fg_mask": torch.ones(b, 1, size, size),
+        "ref_frames": torch.rand(b, k, 3, size, size, generator=g),
+        "ref_landmarks": synthetic_landmarks((b, k), g),
+        "emotion": torch.randint(0, 8, (b,), generator=g),
+        "level": torch.randint(0, 3, (b,), generator=g),
+        "speaker": ["S00"] * b,
+        "clip": [f"bench_{i}" for i in range(b)],
+        "frame_index": torch.arange(b),
+    }
+
+
+def synthetic_clip(frames: int, references: int, size: int, seed: int) -> Any:
+    """A `pmfs.clip.ClipInputs` of random frames/mel and template-like landmarks, on the CPU."""
+    import torch
+
+    from pmfs.clip import ClipInputs
+
+    g = torch.Generator().manual_seed(seed)
+    return ClipInputs(
+        mel=torch.randn(frames, 80, 16, generator=g),
+        frames=torch.rand(frames, 3, size, size, generator=g),
+        landmarks=synthetic_landmarks((frames,), g),
+        ref_frames=torch.rand(references, 3, size, size, generator=g),
+        ref_landmarks=synthetic_landmarks((references,), g),
+        emotion=0,
+        level=0,
+    )
+
+
+def _rss_bytes() -> int:
+    """This process's resident set size now (Linux /proc), else its high-water mark."""
+    statm = Path("/proc/self/statm")
+    if statm.is_file():
+        return int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def _release_memory() -> None:
+    """Collect garbage and give freed heap back to the OS, so a baseline RSS means something."""
+    import ctypes
+    import gc
+    from contextlib import suppress
+
+    gc.collect()
+    with suppress(OSError, AttributeError):  # not glibc
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class MemoryPeak:
+    """Peak memory while a block runs: process RSS sampled every 5 ms, and CUDA's allocator.
+
+    Attributes (after the block): `baseline_mb` (RSS before), `peak_mb` (highest RSS seen),
+    `cuda_peak_mb` (`torch.cuda.max_memory_allocated`, None on the CPU).
+    """
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.baseline_mb = 0.0
+        self.peak_mb = 0.0
+        self.cuda_peak_mb: float | None = None
+        self._stop = False
+        self._thread: Any = None
+
+    def _sample(self) -> None:
+        while not self._stop:
+            self.peak_mb = max(self.peak_mb, _rss_bytes() / 2**20)
+            time.sleep(0.005)
+
+    def __enter__(self) -> MemoryPeak:
+        import threading
+
+        import torch
+
+        _release_memory()
+        if self.device == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        self.baseline_mb = self.peak_mb = _rss_bytes() / 2**20
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import torch
+
+        self._stop = True
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, _rss_bytes() / 2**20)
+        if self.device == "cuda":
+            self.cuda_peak_mb = torch.cuda.max_memory_allocated() / 2**20
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {
+            "peak_rss_mb": self.peak_mb,
+            "rss_increase_mb": self.peak_mb - self.baseline_mb,
+            "peak_cuda_mb": self.cuda_peak_mb,
+        }
+
+
+def _synchronize(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _median(values: list[float]) -> float:
+    import statistics
+
+    return float(statistics.median(values))
+
+
+def _check_device(args: argparse.Namespace) -> str | None:
+    """An error message when the requested device or repeats cannot run here."""
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        return "--device cuda: no CUDA GPU is visible to torch here; use --device cpu"
+    if args.warmup < 0 or args.repeats < 1:
+        return f"need --warmup >= 0 and --repeats >= 1, got {args.warmup} and {args.repeats}"
+    if args.threads is not None and args.threads < 1:
+        return f"--threads must be >= 1, got {args.threads}"
+    return None
+
+
+def _settings(args: argparse.Namespace, bench: BenchModel) -> dict[str, Any]:
+    return {
+        "config": bench.config,
+        "device": args.device,
+        "precision": args.precision,
+        "warmup": args.warmup,
+        "repeats": args.repeats,
+        "references": bench.references,
+        "window": bench.window,
+        "perceptual_weights": bench.perceptual,
+    }
+
+
+@contextmanager
+def _bench_environment(threads: int | None) -> Iterator[None]:
+    """Within the block: `threads` torch CPU threads, Lightning's per-Trainer banners off."""
+    import lightning.pytorch  # noqa: F401  (sets its loggers' levels on import)
+    import torch
+
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    before = torch.get_num_threads()
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _with_model(
+    args: argparse.Namespace, measure: Callable[[argparse.Namespace, BenchModel], dict[str, Any]]
+) -> dict[str, Any] | None:
+    """Build the model of `args.config` and run `measure` on it; None (logged) on a bad setup."""
+    problem = _check_device(args)
+    if problem is not None:
+        log.error("%s", problem)
+        return None
+    with _bench_environment(args.threads):
+        with tempfile.TemporaryDirectory(prefix="pmfs-bench-") as tmp:
+            try:
+                bench = load_bench_model(args.config or ["experiments/full.yaml"], Path(tmp))
+            except (FileNotFoundError, ValueError) as err:
+                log.error("%s", err)
+                return None
+        return measure(args, bench)
+
+
+# --------------------------------------------------------------------------------------------
+# pmfs bench train
+# --------------------------------------------------------------------------------------------
+
+
+def _stage_module(model: Any, name: str) -> Any:
+    """The LightningModule `name` of `STAGE_NAMES` inside the `PMFS` system."""
+    return model if name == "pmfs" else model.stage(name)
+
+
+def _step_timer(device: str) -> Any:
+    """A Lightning callback recording each training batch's wall and process CPU time (s)."""
+    from lightning.pytorch import Callback
+
+    class StepTimer(Callback):
+        def __init__(self) -> None:
+            self.seconds: list[float] = []
+            self.cpu_seconds: list[float] = []
+            self._start = self._start_cpu = 0.0
+
+        def on_train_batch_start(self, *args: Any) -> None:
+            _synchronize(device)
+            self._start, self._start_cpu = time.perf_counter(), time.process_time()
+
+        def on_train_batch_end(self, *args: Any) -> None:
+            _synchronize(device)
+            self.seconds.append(time.perf_counter() - self._start)
+            self.cpu_seconds.append(time.process_time() - self._start_cpu)
+
+    return StepTimer()
+
+
+def time_train_stage(
+    module: Any, batch: dict[str, Any], args: argparse.Namespace
+) -> tuple[list[float], list[float], MemoryPeak]:
+    """Run `Trainer.fit` on `warmup + repeats` copies of `batch`: the stage's own training_step.
+
+    Forward, backward and every optimizer step of the stage (the renderer: generator and
+    discriminator; the system: all of them) are inside each timed batch.
+
+    Returns:
+        The timed steps' wall seconds and process CPU seconds (all threads; warm-up excluded),
+        and the memory peak of the whole fit.
+    """
+    import warnings
+
+    from lightning.pytorch import Trainer
+    from torch.utils.data import DataLoader
+
+    steps = args.warmup + args.repeats
+    timer = _step_timer(args.device)
+    trainer = Trainer(
+        accelerator="cuda" if args.device == "cuda" else "cpu",
+        devices=1,
+        precision="32-true" if args.precision == "32" else "bf16-mixed",
+        max_epochs=1,
+        limit_train_batches=steps,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+    batches: list[dict[str, Any]] = [batch] * steps
+    loader: DataLoader[dict[str, Any]] = DataLoader(batches, batch_size=None)  # type: ignore[arg-type]
+    with MemoryPeak(args.device) as memory, warnings.catch_warnings():
+        for message in ("num_workers", "bottleneck", "no `val_dataloader`", "treespec"):
+            warnings.filterwarnings("ignore", message=f".*{message}")
+        trainer.fit(module, train_dataloaders=loader)
+    return timer.seconds[args.warmup :], timer.cpu_seconds[args.warmup :], memory
+
+
+def train_payload(args: argparse.Namespace) -> dict[str, Any] | None:
+    """`pmfs bench train`: step times and peak memory of each stage; None on a bad setup."""
+    return _with_model(args, _measure_train)
+
+
+def _measure_train(args: argparse.Namespace, bench: BenchModel) -> dict[str, Any]:
+    size = args.image_size or bench.image_size
+    batch_size = args.batch_size or bench.batch_size
+    batch = synthetic_batch(batch_size, bench.window, bench.references, size, args.seed)
+    stages = []
+    for name in args.stages:
+        module = _stage_module(bench.model, name)
+        seconds, cpu_seconds, memory = time_train_stage(module, batch, args)
+        median = _median(seconds)
+        stages.append(
+            {
+                "stage": name,
+                "parameters": sum(p.numel() for p in module.parameters()),
+                "step_s": seconds,
+                "step_ms_median": 1e3 * median,
+                "step_cpu_s": cpu_seconds,
+                "step_cpu_ms_median": 1e3 * _median(cpu_seconds),
+                "samples_per_s": batch_size / median,
+                **memory.as_dict(),
+            }
+        )
+        log.info("train %s: %.0f ms per step of %d", name, 1e3 * median, batch_size)
+    return {
+        "benchmark": "train",
+        "machine": _machine(),
+        "settings": {**_settings(args, bench), "image_size": size, "batch_size": batch_size},
+        "target_renderer_gpu_memory_gb": TRAIN_MEMORY_TARGET_GB,
+        "stages": stages,
+    }
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """`pmfs bench train`: time a training step of every stage, print a table, write JSON."""
+    payload = train_payload(args)
+    if payload is None:
+        return 2
+    print(_train_table(payload))
+    _write_json(args.json, payload)
+    return 0
+
+
+def _mb(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def _train_table(payload: dict[str, Any]) -> str:
+    s = payload["settings"]
+    lines = [
+        f"train step (forward + backward + optimizer steps) at {s['image_size']}², batch "
+        f"{s['batch_size']}, T={s['window']}, K={s['references']}, {s['device']}, precision "
+        f"{s['precision']}, median of {s['repeats']} after {s['warmup']} warm-up; "
+        f"{_machine_line(payload['machine'])}",
+        "",
+        "| stage | parameters | ms/step | CPU ms/step | samples/s | peak RSS MB | "
+        "RSS increase MB | peak GPU MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in payload["stages"]:
+        lines.append(
+            f"| {r['stage']} | {r['parameters'] / 1e6:.2f} M | {r['step_ms_median']:,.0f} | "
+            f"{r['step_cpu_ms_median']:,.0f} | "
+            f"{r['samples_per_s']:.2f} | {_mb(r['peak_rss_mb'])} | {_mb(r['rss_increase_mb'])} "
+            f"| {_mb(r['peak_cuda_mb'])} |"
+        )
+    return "\n".join(lines)
+
+
+def _machine_line(machine: dict[str, Any]) -> str:
+    gpu = f", GPU {machine['gpu']}" if machine.get("gpu") else ", no GPU"
+    return (
+        f"{machine['cpu']} ({machine['cores']} cores, {machine['torch_threads']} torch threads)"
+        f"{gpu}, torch {machine['torch']}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# pmfs bench infer
+# --------------------------------------------------------------------------------------------
+
+
+def _autocast(args: argparse.Namespace) -> Any:
+    import torch
+
+    return torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.precision == "bf16-mixed")
+
+
+def time_generate_clip(
+    model: Any, clip: Any, args: argparse.Namespace
+) -> tuple[list[float], list[float], int, MemoryPeak]:
+    """Time `PMFS.generate_clip` on a whole clip (references encoded once per call).
+
+    The first warm-up call runs under `torch.utils.flop_counter.FlopCounterMode` (a separate
+    untimed call when `--warmup 0`), so the FLOPs come from the same code path as the timings.
+
+    Returns:
+        Wall and process CPU seconds of each timed call, the FLOPs of one call (whole clip),
+        the memory peak.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    flops = 0
+    with MemoryPeak(args.device) as memory, _autocast(args):
+        for i in range(max(args.warmup, 1)):
+            if i == 0:
+                with FlopCounterMode(display=False) as counter:
+                    model.generate_clip(clip, chunk=args.chunk)
+                flops = counter.get_total_flops()
+            elif i < args.warmup:
+                model.generate_clip(clip, chunk=args.chunk)
+        seconds, cpu_seconds = [], []
+        for _ in range(args.repeats):
+            _synchronize(args.device)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            model.generate_clip(clip, chunk=args.chunk)
+            _synchronize(args.device)
+            seconds.append(time.perf_counter() - start)
+            cpu_seconds.append(time.process_time() - start_cpu)
+    return seconds, cpu_seconds, flops, memory
+
+
+def infer_payload(args: argparse.Namespace) -> dict[str, Any] | None:
+    """`pmfs bench infer`: whole-chain frames/s, FLOPs and peak memory; None on a bad setup."""
+    return _with_model(args, _measure_infer)
+
+
+def _measure_infer(args: argparse.Namespace, bench: BenchModel) -> dict[str, Any]:
+    import torch
+
+    from pmfs.networks import renderer_flops
+
+    device = torch.device(args.device)
+    model = bench.model.to(device).eval()
+    runs = []
+    for size in args.sizes:
+        clip = synthetic_clip(args.frames, bench.references, size, args.seed).to(device)
+        seconds, cpu_seconds, flops, memory = time_generate_clip(model, clip, args)
+        renderer = renderer_flops(model.renderer.network, size=size, k=bench.references)
+        median = _median(seconds)
+        runs.append(
+            {
+                "image_size": size,
+                "frames": args.frames,
+                "clip_s": seconds,
+                "frames_per_s": args.frames / median,
+                "ms_per_frame": 1e3 * median / args.frames,
+                "clip_cpu_s": cpu_seconds,
+                "cpu_ms_per_frame": 1e3 * _median(cpu_seconds) / args.frames,
+                "chain_gflops_per_frame": flops / args.frames / 1e9,
+                "renderer_gflops_per_frame": renderer["forward"] / 1e9,
+                "renderer_encode_references_gflops": renderer["encode_references"] / 1e9,
+                **memory.as_dict(),
+            }
+        )
+        log.info("infer %d²: %.2f frames/s", size, args.frames / median)
+    return {
+        "benchmark": "infer",
+        "machine": _machine(),
+        "settings": {**_settings(args, bench), "chunk": args.chunk},
+        "targets": {
+            "frames_per_s_256_cpu_2_cores": INFER_TARGET_CPU,
+            "frames_per_s_256_gpu": INFER_TARGET_GPU,
+            "renderer_gflops_per_frame_256": RENDERER_GFLOPS_TARGET,
+        },
+        "runs": runs,
+    }
+
+
+def run_infer(args: argparse.Namespace) -> int:
+    """`pmfs bench infer`: time whole-clip generation, print a table, write JSON."""
+    payload = infer_payload(args)
+    if payload is None:
+        return 2
+    print(_infer_table(payload))
+    _write_json(args.json, payload)
+    return 0
+
+
+def _infer_table(payload: dict[str, Any]) -> str:
+    s = payload["settings"]
+    target = INFER_TARGET_GPU if s["device"] == "cuda" else INFER_TARGET_CPU
+    lines = [
+        f"whole chain (PMFS.generate_clip: audio → landmarks → frames, K={s['references']} "
+        f"references encoded once per clip, chunks of {s['chunk']}), {s['device']}, precision "
+        f"{s['precision']}, median of {s['repeats']} after {s['warmup']} warm-up; "
+        f"{_machine_line(payload['machine'])}",
+        "",
+        "| size | frames | frames/s | ms/frame | CPU ms/frame | chain GFLOPs/frame | "
+        "renderer GFLOPs/frame | encode refs GFLOPs/clip | peak RSS MB | peak GPU MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in payload["runs"]:
+        lines.append(
+            f"| {r['image_size']}² | {r['frames']} | {r['frames_per_s']:.2f} | "
+            f"{r['ms_per_frame']:,.0f} | {r['cpu_ms_per_frame']:,.0f} | "
+            f"{r['chain_gflops_per_frame']:.1f} | "
+            f"{r['renderer_gflops_per_frame']:.1f} | "
+            f"{r['renderer_encode_references_gflops']:.1f} | {_mb(r['peak_rss_mb'])} | "
+            f"{_mb(r['peak_cuda_mb'])} |"
+        )
+    lines.append(
+        f"\ntargets at 256²: ≥ {target} frames/s ({s['device']}), renderer ≤ "
+        f"{RENDERER_GFLOPS_TARGET:.0f} GFLOPs/frame"
+    )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# pmfs bench all (also `pmfs bench` alone)
+# --------------------------------------------------------------------------------------------
+
+PARTS: tuple[str, ...] = ("loader", "train", "infer")
+
+
+def _add_all_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_model_arguments(parser)
+    _add_train_only_arguments(parser)
+    _add_infer_only_arguments(parser)
+    parser.add_argument(
+        "--loader-args",
+        default="",
+        help='options for the loader part, as for `pmfs bench loader` (e.g. "--cache DIR")',
+    )
+    parser.add_argument("--skip", nargs="+", choices=PARTS, default=[], help="parts to leave out")
+
+
+def all_payload(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Every benchmark in turn; None when one of them cannot run (logged)."""
+    import shlex
+
+    payload: dict[str, Any] = {"benchmark": "all", "machine": _machine()}
+    if "loader" not in args.skip:
+        loader_args = build_parser().parse_args(["loader", *shlex.split(args.loader_args)])
+        payload["loader"] = loader_payload(loader_args)
+    measures = {"train": train_payload, "infer": infer_payload}
+    for name, measure in measures.items():
+        if name not in args.skip:
+            payload[name] = measure(args)
+    if any(payload.get(name, {}) is None for name in PARTS):
+        return None
+    return payload
+
+
+def run_all(args: argparse.Namespace) -> int:
+    """`pmfs bench [all]`: loader, train and infer; one report, one JSON."""
+    payload = all_payload(args)
+    if payload is None:
+        return 2
+    tables = {"loader": _loader_table, "train": _train_table, "infer": _infer_table}
+    print("\n\n".join(tables[name](payload[name]) for name in PARTS if name in payload))
+    _write_json(args.json, payload)
+    return 0
+
+
 SUBCOMMANDS: dict[
     str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
 ] = {
+    "all": (_add_all_arguments, run_all, "loader, train and infer in one table (the default)"),
     "loader": (_add_loader_arguments, run_loader, "samples/s of the data loader (DESIGN §6)"),
+    "train": (
+        _add_train_arguments,
+        run_train,
+        "training step time and peak memory of each stage and the whole system",
+    ),
+    "infer": (
+        _add_infer_arguments,
+        run_infer,
+        "whole-chain frames/s, FLOPs per frame and peak memory at 128² and 256²",
+    ),
 }
-"""name → (add its arguments, run it, help). A later issue adds train, infer, ..."""
+"""name → (add its arguments, run it, help)."""
