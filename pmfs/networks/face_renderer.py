@@ -13,7 +13,12 @@ at zero (identity warp, uniform confidence). With `warping=False` no flow module
 confidence head alone merges the unwarped reference features.
 
 The decoder fuses the target features with the merged reference features at every level (skip
-connections, residual blocks), upsamples, and outputs RGB through a sigmoid.
+connections, residual blocks) and upsamples. Its output is occlusion-aware, as in
+first-order-model's generator (Siarohin et al., 2019): besides RGB it predicts a blend map α, and
+the frame is α · (the confidence-merged, warped reference images) + (1 − α) · (the decoded RGB).
+Where a reference shows what the target needs (skin, teeth, lips in a similar pose) the network
+copies its pixels through the flow; it paints only what no reference shows. At the start α is
+0.5 everywhere, so the first frames are already half the references' average.
 """
 
 from __future__ import annotations
@@ -204,12 +209,14 @@ class RendererNetOutput:
 
     Attributes:
         image: (B, 3, H, W) generated frame in [0, 1] (before compositing).
+        blend: (B, 1, H, W) α in [0, 1], the share of the merged reference images in `image`.
         confidence: (B, K, 1, h, w) reference weights, summing to 1 over K.
         flow: (B, K, 2, h, w) normalized offsets `(dx, dy)` (warping only).
         warped_images: (B, K, 3, H, W) references warped to the target (warping only).
     """
 
     image: Tensor
+    blend: Tensor
     confidence: Tensor
     flow: Tensor | None
     warped_images: Tensor | None
@@ -279,9 +286,12 @@ class FaceRendererNet(nn.Module):
             )
             for level in range(levels)
         )
+        # RGB logits and the blend logit (zero-initialised: α = 0.5 at the start)
         self.to_rgb = nn.Sequential(
-            _norm(widths[0]), nn.SiLU(), nn.Conv2d(widths[0], 3, 3, padding=1)
+            _norm(widths[0]), nn.SiLU(), nn.Conv2d(widths[0], 4, 3, padding=1)
         )
+        nn.init.zeros_(self.to_rgb[-1].weight[3])
+        nn.init.zeros_(self.to_rgb[-1].bias)
 
     def _check_size(self, height: int, width: int) -> None:
         step = 2**self.levels
@@ -359,14 +369,18 @@ class FaceRendererNet(nn.Module):
             ref_features = [warp(f, flow) for f in ref_features]
             ref_images = warp(ref_images, flow)
         merged = [merge(f, logits) for f in ref_features]  # per level: (B, C_l, H_l, W_l)
+        merged_images = merge(ref_images, logits)  # (B, 3, H, W)
         x = self.bottleneck(torch.cat([target[-1], merged[-1]], dim=1))
         for level in reversed(range(self.levels)):
             skips = [self.ups[level](x), target[level], merged[level]]
             if level == 0:
-                skips.append(merge(ref_images, logits))  # (B, 3, H, W)
+                skips.append(merged_images)
             x = self.fuses[level](torch.cat(skips, dim=1))
+        out = self.to_rgb(x)  # (B, 4, H, W)
+        blend = torch.sigmoid(out[:, 3:])  # (B, 1, H, W)
         return RendererNetOutput(
-            image=torch.sigmoid(self.to_rgb(x)),
+            image=blend * merged_images + (1 - blend) * torch.sigmoid(out[:, :3]),
+            blend=blend,
             confidence=logits.softmax(dim=1),
             flow=flow,
             warped_images=ref_images if flow is not None else None,

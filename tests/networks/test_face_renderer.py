@@ -71,6 +71,24 @@ def test_output_shapes_and_ranges(warping: bool, window: int, sketch: int, k: in
         assert out.warped_images is not None and out.warped_images.shape == frames.shape
     else:
         assert out.flow is None and out.warped_images is None
+    assert out.blend.shape == (2, 1, SIZE, SIZE)
+    assert out.blend.min() >= 0 and out.blend.max() <= 1
+
+
+@pytest.mark.parametrize("warping", [True, False])
+def test_output_blends_the_merged_references_with_the_decoded_rgb(warping: bool) -> None:
+    """image = α · merged references + (1 − α) · decoded RGB, α = 0.5 at initialisation; with
+    α forced to 1 the frame is the references' confidence-weighted mean (identity flow)."""
+    torch.manual_seed(0)
+    net = _net(warping, 3, 1)
+    sketches, target, frames, ref_sketches = _inputs(2, 3, 1, 2)
+    refs = net.encode_references(frames, ref_sketches)
+    out = net(sketches, target, refs)
+    torch.testing.assert_close(out.blend, torch.full_like(out.blend, 0.5))
+    with torch.no_grad():
+        net.to_rgb[-1].bias[3] = 40.0  # α → 1
+    copied = net(sketches, target, refs).image
+    torch.testing.assert_close(copied, frames.mean(dim=1), atol=1e-5, rtol=0)
 
 
 def test_other_sizes_and_bad_inputs() -> None:
