@@ -121,6 +121,17 @@ def _write_json(path: str | None, payload: dict[str, Any]) -> None:
         log.info("wrote %s", path)
 
 
+def _report(
+    payload: dict[str, Any] | None, table: Callable[[dict[str, Any]], str], path: str | None
+) -> int:
+    """Print a benchmark's table and write its JSON; exit code 2 when it could not run."""
+    if payload is None:
+        return 2
+    print(table(payload))
+    _write_json(path, payload)
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # pmfs bench loader
 # --------------------------------------------------------------------------------------------
@@ -234,12 +245,7 @@ class LoaderRun:
 
 def run_loader(args: argparse.Namespace) -> int:
     """`pmfs bench loader`: time the loaders, print a table, write JSON."""
-    payload = loader_payload(args)
-    if payload is None:
-        return 2
-    print(_loader_table(payload))
-    _write_json(args.json, payload)
-    return 0
+    return _report(loader_payload(args), _loader_table, args.json)
 
 
 def loader_payload(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -982,12 +988,7 @@ def _measure_train(args: argparse.Namespace, bench: BenchModel) -> dict[str, Any
 
 def run_train(args: argparse.Namespace) -> int:
     """`pmfs bench train`: time a training step of every stage, print a table, write JSON."""
-    payload = train_payload(args)
-    if payload is None:
-        return 2
-    print(_train_table(payload))
-    _write_json(args.json, payload)
-    return 0
+    return _report(train_payload(args), _train_table, args.json)
 
 
 def _mb(value: float | None) -> str:
@@ -1118,12 +1119,7 @@ def _measure_infer(args: argparse.Namespace, bench: BenchModel) -> dict[str, Any
 
 def run_infer(args: argparse.Namespace) -> int:
     """`pmfs bench infer`: time whole-clip generation, print a table, write JSON."""
-    payload = infer_payload(args)
-    if payload is None:
-        return 2
-    print(_infer_table(payload))
-    _write_json(args.json, payload)
-    return 0
+    return _report(infer_payload(args), _infer_table, args.json)
 
 
 def _infer_table(payload: dict[str, Any]) -> str:
