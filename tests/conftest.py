@@ -45,6 +45,18 @@ def sample_videos() -> list[Path]:
     return [_sample(name) for name in SAMPLE_VIDEOS]
 
 
+@pytest.fixture
+def torch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A TORCH_HOME holding random-weight FAN and S3FD checkpoints (face-alignment's file names;
+    see tests/fa_weights.py)."""
+    from fa_weights import write_random_weights
+
+    home = tmp_path / "torch_home"
+    write_random_weights(home)
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    return home
+
+
 @pytest.fixture(scope="session")
 def tiny_synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny synthetic cache (2 speakers × 2 clips, 64²), built once; tests only read it."""
@@ -59,8 +71,9 @@ def tiny_synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_pmfs_checkpoint(tiny_synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A `PMFS` checkpoint written by a real `pmfs fit` of experiments/demo.yaml (a few steps).
 
-    64² frames of the tiny synthetic cache; the weights are barely trained — for tests of what
-    is done with a checkpoint (loading, inference, evaluation, figures), not of quality.
+    64² frames of the tiny synthetic cache, 40 batches: the weights are barely trained — for
+    tests of what is done with a checkpoint (loading, inference, evaluation, figures), not of
+    quality.
     """
     from pmfs.cli import main
 
@@ -73,7 +86,7 @@ def tiny_pmfs_checkpoint(tiny_synth_root: Path, tmp_path_factory: pytest.TempPat
         "--data.init_args.num_workers=0",
         "--data.init_args.batch_size=4",
         "--trainer.logger=false",
-        "--trainer.max_steps=8",
+        "--trainer.max_steps=160",  # 40 batches (4 optimizer steps each)
         "--trainer.limit_val_batches=1",
         "--trainer.enable_progress_bar=false",
         f"--trainer.default_root_dir={root}",

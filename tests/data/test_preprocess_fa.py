@@ -33,20 +33,10 @@ from pmfs.data.preprocess.pipeline import PreprocessSettings, preprocess
 from pmfs.video import read_video, write_video
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fa_weights import write_random_weights
 
 FRAMES = 4
 SIZE = 128
 FA_SETTINGS = PreprocessSettings(size=SIZE, detector="face-alignment", smooth_window=5)
-
-
-@pytest.fixture
-def torch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A TORCH_HOME holding random-weight FAN and S3FD checkpoints."""
-    home = tmp_path / "torch_home"
-    write_random_weights(home)
-    monkeypatch.setenv("TORCH_HOME", str(home))
-    return home
 
 
 def _mead_layout(root: Path, video: Path, frames: int | None) -> Path:
