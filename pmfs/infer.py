@@ -67,6 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=8,
         help="frames without a face interpolated; longer gaps are passed through unchanged",
     )
+    parser.add_argument(
+        "--crop-scale",
+        type=float,
+        default=None,
+        help="crop side / face size, as the model's training data was cropped (default: "
+        "`pmfs data preprocess`'s)",
+    )
+    parser.add_argument(
+        "--crop-shift",
+        type=float,
+        default=None,
+        help="downward shift of the crop centre, in face sizes (default: preprocessing's)",
+    )
     parser.add_argument("--emotion", choices=EMOTION_NAMES, default=None, help="emotion label")
     parser.add_argument("--level", type=int, choices=(1, 2, 3), default=None, help="intensity")
     parser.add_argument("--chunk", type=int, default=16, help="frames per renderer pass")
@@ -86,6 +99,8 @@ def _options(args: argparse.Namespace) -> InferenceOptions:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be ≥ 1, got {value}")
+    if args.crop_scale is not None and args.crop_scale <= 0:
+        raise ValueError(f"--crop-scale must be > 0, got {args.crop_scale}")
     if args.duration is not None and args.duration <= 0:
         raise ValueError(f"--duration must be > 0 seconds, got {args.duration}")
     return InferenceOptions(
@@ -96,6 +111,8 @@ def _options(args: argparse.Namespace) -> InferenceOptions:
         max_gap=args.max_gap,
         chunk=args.chunk,
         batch_size=args.batch_size,
+        crop_scale=args.crop_scale,
+        crop_shift=args.crop_shift,
         emotion=None if args.emotion is None else EMOTIONS.index(args.emotion),
         level=None if args.level is None else LEVELS.index(args.level),
         crf=args.crf,

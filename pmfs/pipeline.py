@@ -15,7 +15,8 @@ Steps, each a function here (the CLI in `pmfs.infer` only parses and reports):
    to the audio's length; `build_clip_inputs` picks K references spread over mouth opening.
 5. `iter_generated`: the whole chain (`PMFS.predict_clip_landmarks`, then the renderer with the
    references encoded once) chunk by chunk; `paste_back` puts each generated face into its
-   original-resolution frame through a feathered face-hull mask (only the face region changes).
+   original-resolution frame through a feathered mask of the region the renderer generates (its
+   hidden lower face, `paste_masks`); everything else keeps the original pixels.
 6. `write_video` muxes the audio (H.264 + AAC, 25 fps, atomic).
 
 `run_inference` chains them.
@@ -52,7 +53,7 @@ from pmfs.data.preprocess.crop import (
 from pmfs.data.preprocess.detect import FaceAlignmentDetector, select_face
 from pmfs.data.preprocess.settings import PreprocessSettings
 from pmfs.landmarks import mouth_opening, pixels_to_normalized
-from pmfs.masks import face_hull_mask
+from pmfs.masks import TargetMask, target_mask
 from pmfs.stages.common import clip_window_index
 from pmfs.stages.system import PMFS
 from pmfs.video import iter_frames, probe_video, resample_indices, write_video
@@ -332,10 +333,18 @@ def _long_runs(mask: np.ndarray, max_len: int) -> np.ndarray:
     return out
 
 
-def crop_box(track: FaceTrack, settings: PreprocessSettings | None = None) -> CropBox:
-    """The stable square crop of the template, placed as preprocessing places it."""
-    s = settings or PreprocessSettings()
-    return stable_box(track.landmarks, s.crop_scale, s.crop_shift)
+def crop_box(track: FaceTrack, scale: float | None = None, shift: float | None = None) -> CropBox:
+    """The stable square crop of the template, placed as preprocessing places it.
+
+    Args:
+        track: the template's faces.
+        scale: crop side / face size; None: preprocessing's default (`PreprocessSettings`).
+        shift: downward shift of the crop centre in face sizes; None: preprocessing's default.
+    """
+    defaults = PreprocessSettings()
+    scale = defaults.crop_scale if scale is None else scale
+    shift = defaults.crop_shift if shift is None else shift
+    return stable_box(track.landmarks, scale, shift)
 
 
 def playback_indices(template_frames: int, num_frames: int) -> np.ndarray:
@@ -434,21 +443,35 @@ def iter_generated(
             yield out.image.clamp(0, 1), landmarks[start : start + chunk]
 
 
-def paste_masks(generated: Tensor, template: Tensor, size: int) -> Tensor:
-    """Feathered face-hull masks covering both the generated face and the template's.
+def paste_masks(
+    generated: Tensor,
+    template: Tensor,
+    size: int,
+    kind: TargetMask = "lower_half",
+    margin: float = 0.1,
+) -> Tensor:
+    """Where the generated crop replaces the template: the region the renderer generates.
+
+    That is the renderer's hidden region (`pmfs.masks.target_mask`: the part of the target it
+    never sees, so the part that follows the audio) of both the generated and the template
+    landmarks (the jaw may move), with a feathered edge. The rest of the face — eyes, brows,
+    the upper face the renderer only reconstructs — keeps the original frame's pixels, at the
+    original resolution.
 
     Args:
         generated: (c, 68, 2) normalized landmarks of the generated frames.
-        template: (c, 68, 2) normalized landmarks of the template frames (the jaw may move).
+        template: (c, 68, 2) normalized landmarks of the template frames.
         size: S.
+        kind: the renderer's `target_mask`.
+        margin: the renderer's `mask_margin`.
 
     Returns:
         (c, 1, S, S) float32 in [0, 1].
     """
     feather = max(2.0, size / 32)
     return torch.maximum(
-        face_hull_mask(generated, size, feather=feather),
-        face_hull_mask(template, size, feather=feather),
+        target_mask(generated, size, kind, margin, feather=feather),
+        target_mask(template, size, kind, margin, feather=feather),
     )
 
 
@@ -513,12 +536,13 @@ def iter_output_frames(
     from tqdm.auto import tqdm
 
     bar = tqdm(total=clip.num_frames, unit="frame", desc="pmfs infer", disable=not progress)
+    kind, margin = model.renderer.target_mask, model.renderer.mask_margin
     start = 0
     try:
         for faces, landmarks in iter_generated(model, clip, chunk):
             n = len(faces)
             pose = clip.landmarks[start : start + n].to(landmarks.device)
-            masks = paste_masks(landmarks, pose, clip.size).cpu()
+            masks = paste_masks(landmarks, pose, clip.size, kind, margin).cpu()
             for k, i in enumerate(order[start : start + n].tolist()):
                 frame = template.frames[i]
                 yield frame if track.passthrough[i] else paste_back(frame, faces[k], masks[k], box)
@@ -549,6 +573,9 @@ class InferenceOptions:
         smooth_window: Savitzky–Golay window of the landmark track (frames).
         chunk: frames per renderer pass.
         batch_size: frames per face-alignment batch.
+        crop_scale: crop side / face size (None: preprocessing's default); use the value the
+            model's training data was cropped with (`pmfs data preprocess --crop-scale`).
+        crop_shift: downward shift of the crop centre in face sizes (None: the default).
         emotion: index into `pmfs.batch.EMOTIONS` (None: unconditioned).
         level: index into `pmfs.batch.LEVELS`.
         crf: H.264 quality of the output.
@@ -563,6 +590,8 @@ class InferenceOptions:
     smooth_window: int = 5
     chunk: int = 16
     batch_size: int = 16
+    crop_scale: float | None = None
+    crop_shift: float | None = None
     emotion: int | None = None
     level: int | None = None
     crf: int = 18
@@ -719,7 +748,7 @@ def run_inference(
     device = resolve_device(options.device)
     model, data = load_system(ckpt, device)
     track = detect_template(template, options, landmarks, detector)
-    box = crop_box(track)
+    box = crop_box(track, options.crop_scale, options.crop_shift)
     k = options.num_references or int(data.get("num_references", 3))
     size = int(data.get("image_size", 256))
     labels = emotion_labels(model, options.emotion, options.level)

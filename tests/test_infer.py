@@ -115,8 +115,9 @@ def test_short_template_is_played_forward_and_backward(
 def test_only_the_face_region_changes(
     tiny_pmfs_checkpoint: Path, raw_clip: dict[str, Path]
 ) -> None:
-    """Before encoding: output pixels far from the face equal the template's exactly, and
-    frames whose face was lost for long are the template frames unchanged."""
+    """Before encoding: output pixels far from the face, and the eyes (above the lower face the
+    renderer generates), equal the template's exactly; frames whose face was lost for long are
+    the template frames unchanged."""
     options = InferenceOptions(device="cpu", progress=False, max_gap=2)
     model, data = load_system(tiny_pmfs_checkpoint, torch.device("cpu"))
     audio = read_speech(raw_clip["audio"])[: int(0.48 * SAMPLE_RATE)]  # 12 frames
@@ -139,6 +140,8 @@ def test_only_the_face_region_changes(
         far = np.ones(frame.shape[:2], bool)
         far[max(y0, 0) : y1 + 1, max(x0, 0) : x1 + 1] = False
         assert (frame[far] == template.frames[i][far]).all(), f"frame {i}: background changed"
+        eyes = np.round(face[36:48]).astype(int)  # (12, 2) x, y: above the generated region
+        assert (frame[eyes[:, 1], eyes[:, 0]] == template.frames[i][eyes[:, 1], eyes[:, 0]]).all()
         if 5 <= i < 9:
             assert (frame == template.frames[i]).all()
         else:
