@@ -134,6 +134,8 @@ class WandbLogger(LightningWandbLogger):
         if mode is not None and offline is not None:
             raise ValueError(f"give offline={offline} or mode={mode!r} to WandbLogger, not both")
         kwargs["mode"] = mode or self._decide_mode(offline, save_dir or dir or ".")
+        # wandb looks for the git repository from this folder; a missing one prints a warning
+        os.makedirs(save_dir or dir or ".", exist_ok=True)
         # read wandb's variables here too: wandb caches the environment of its first run in a
         # process, and a later run in the same process (tests, notebooks) would miss changes
         if (group := group or os.environ.get(GROUP_ENV)) is not None:

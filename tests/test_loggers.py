@@ -56,6 +56,14 @@ def test_no_credentials_goes_offline_and_says_so_once(
     assert len(lines) == 1 and "offline" in lines[0] and str(tmp_path) in lines[0]
 
 
+def test_save_dir_is_created_before_wandb_looks_for_the_repository(
+    home: Path, tmp_path: Path
+) -> None:
+    save_dir = tmp_path / "not" / "yet"
+    WandbLogger(save_dir=str(save_dir), project="pmfs-test")
+    assert save_dir.is_dir()  # else wandb warns "git root ... does not exist"
+
+
 def test_netrc_key_for_the_wandb_host_goes_online(home: Path) -> None:
     netrc = home / ".netrc"
     netrc.write_text(f"machine api.wandb.ai\n  login user\n  password {API_KEY}\n")
