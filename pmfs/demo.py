@@ -1,64 +1,185 @@
-"""`pmfs demo`: the README's main job on the built-in synthetic data.
+"""`pmfs demo`: the README's main job on the built-in synthetic data, start to finish on a CPU.
 
-Today it (1) builds the synthetic dataset (resumable: a rerun reuses finished clips), (2) writes
-its contact sheet, and (3) renders `demo.mp4`: a clip of a held-out speaker, side by side with its
-differentiable landmark sketch and the sketch drawn over the frame, with the clip's synthesized
-speech muxed in. Training the stages and rendering generated faces join as those parts land.
+1. `data`: build the synthetic dataset (resumable: a rerun reuses finished clips) and its
+   contact sheet;
+2. `train`: `pmfs fit -c experiments/demo.yaml` on it, in a subprocess that runs in the output
+   folder, so the W&B run (offline without credentials), the checkpoints and the validation
+   media all land there; a rerun resumes from `last.ckpt` (a finished run is not retrained);
+3. `render`: `demo.mp4` through `pmfs infer`'s pipeline — the first clip of a held-out speaker
+   as the face, driven by the synthesized speech of another of that speaker's clips, the
+   generated face pasted back into the frames, the speech muxed in;
+4. `figures`: the paper's figures of the trained model (`pmfs figure ablation`, `emotions`);
+5. a summary: where everything is, and how to upload the W&B run (`wandb sync`).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from pmfs.data.cache import Cache, ClipReader
-from pmfs.landmarks import pixels_to_normalized, render_sketch
-from pmfs.video import write_video
+from pmfs.data.cache import Cache
 
 log = logging.getLogger(__name__)
 
-SKETCH_COLOUR = np.array([40, 255, 120], dtype=np.float32)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = REPO_ROOT / "experiments" / "demo.yaml"
+RUN_NAME = "demo"
+"""The run name `pmfs fit -c experiments/demo.yaml` gives (its checkpoints: runs/demo/)."""
 
 
-def sketch_panels(clip: ClipReader, chunk: int = 16, line_width: float = 1.5) -> np.ndarray:
-    """Frames of a clip beside their landmark sketch and the sketch over the frame.
+@dataclass(frozen=True)
+class DemoClips:
+    """The clips the demo video is made of.
 
-    Args:
-        clip: a cached clip of N frames of S×S pixels.
-        chunk: frames rendered per sketch batch (bounds memory).
-        line_width: sketch line width in pixels.
-
-    Returns:
-        (N, S, 3·S, 3) uint8 RGB: frame | sketch | overlay.
+    Attributes:
+        speaker: a held-out (test) speaker.
+        face: the clip whose frames are the face template.
+        speech: another clip of the speaker, whose synthesized speech drives the face.
     """
-    size = clip.size
-    frames = clip.frames(range(clip.num_frames)).astype(np.float32)  # (N, S, S, 3)
-    points = torch.from_numpy(pixels_to_normalized(clip.landmarks, size))  # (N, 68, 2)
-    sketches = []
-    with torch.no_grad():
-        for start in range(0, clip.num_frames, chunk):
-            batch = points[start : start + chunk].unsqueeze(0)  # (1, n, 68, 2)
-            sketches.append(render_sketch(batch, size, line_width=line_width)[0, :, 0])
-    alpha = torch.cat(sketches).numpy()[..., None]  # (N, S, S, 1) in [0, 1]
-    sketch = alpha * 255.0 * np.ones(3, np.float32)
-    overlay = frames * (1 - alpha) + SKETCH_COLOUR * alpha
-    panels = np.concatenate([frames, sketch, overlay], axis=2)
-    return np.clip(panels + 0.5, 0, 255).astype(np.uint8)
+
+    speaker: str
+    face: str
+    speech: str
 
 
-def pick_demo_clip(cache: Cache) -> str:
-    """The first clip of the first held-out speaker (any clip when none is held out)."""
+def pick_demo_clips(cache: Cache) -> DemoClips:
+    """The first held-out speaker with two clips: the first gives the face, the second the speech.
+
+    Raises:
+        ValueError: no speaker of the cache has two usable clips.
+    """
     held_out = set(cache.extra.get("test_speakers", []))
-    clips = cache.clips()
-    if not clips:
-        raise ValueError(f"{cache.root}: the cache has no usable clip")
-    chosen = next((r for r in clips if r.speaker in held_out), clips[0])
-    return chosen.clip
+    by_speaker: dict[str, list[str]] = {}
+    for record in cache.clips():
+        by_speaker.setdefault(record.speaker, []).append(record.clip)
+    order = sorted(by_speaker, key=lambda speaker: (speaker not in held_out, speaker))
+    for speaker in order:
+        clips = by_speaker[speaker]
+        if len(clips) >= 2:
+            return DemoClips(speaker, clips[0], clips[1])
+    raise ValueError(f"{cache.root}: no speaker has two usable clips; build more (--clips)")
+
+
+def build_data(out: Path, seed: int, speakers: int | None, clips: int | None, size: int) -> Path:
+    """Step 1: the synthetic cache in `out/data/synthetic` and `out/contact_sheet.png`."""
+    from pmfs.data.cli import main as data_main  # the generator's own CLI, same defaults
+
+    data = out / "data" / "synthetic"
+    synth = ["synth", "--out", str(data), "--seed", str(seed), "--size", str(size)]
+    if speakers is not None:
+        synth += ["--speakers", str(speakers)]
+    if clips is not None:
+        synth += ["--clips", str(clips)]
+    if data_main(synth) != 0:
+        raise RuntimeError(f"building the synthetic dataset in {data} failed (see above)")
+    sheet = out / "contact_sheet.png"
+    if data_main(["sheet", "--cache", str(data), "--out", str(sheet)]) != 0:
+        raise RuntimeError(f"drawing the contact sheet of {data} failed (see above)")
+    return data
+
+
+def fit_command(config: Path, data: Path, last: Path, extra: list[str]) -> list[str]:
+    """The `pmfs fit` command of step 2 (run in the output folder); resumes from `last`."""
+    command = [sys.executable, "-m", "pmfs", "fit", "-c", str(config)]
+    command += [f"--data.init_args.root={data.resolve()}", *extra]
+    if last.is_file():
+        command.append("--ckpt_path=last")
+    return command
+
+
+def train(out: Path, config: Path, data: Path, extra: list[str]) -> Path:
+    """Step 2: train the demo model; returns its `last.ckpt`.
+
+    Raises:
+        FileNotFoundError: the config does not exist (the demo runs from a repository checkout).
+        RuntimeError: training failed, or wrote no checkpoint.
+    """
+    if not config.is_file():
+        raise FileNotFoundError(
+            f"{config} not found: run `pmfs demo` from a checkout of the repository, or give "
+            "--config experiments/demo.yaml"
+        )
+    last = out / "runs" / RUN_NAME / "checkpoints" / "last.ckpt"
+    command = fit_command(config, data, last, extra)
+    print(f"training: {' '.join(command[2:])}  (in {out})", flush=True)
+    if subprocess.run(command, cwd=out, check=False).returncode != 0:
+        raise RuntimeError("`pmfs fit` failed (see above)")
+    if not last.is_file():
+        raise RuntimeError(f"training wrote no {last}")
+    return last
+
+
+def write_template(cache: Cache, clip_id: str, folder: Path) -> tuple[Path, Path]:
+    """The face clip as a video with its audio, and its landmarks (pixels) as a .npy."""
+    from pmfs.video import write_video
+
+    reader = cache.open(clip_id)
+    try:
+        video, points = folder / f"face_{clip_id}.mp4", folder / f"face_{clip_id}.npy"
+        frames = reader.frames(range(reader.num_frames))
+        write_video(video, frames, fps=25, audio=reader.audio, sample_rate=16000)
+        np.save(points, reader.landmarks)
+    finally:
+        reader.close()
+    return video, points
+
+
+def write_speech(cache: Cache, clip_id: str, path: Path) -> Path:
+    """The synthesized speech of a clip as a 16 kHz wav."""
+    import soundfile
+
+    reader = cache.open(clip_id)
+    try:
+        soundfile.write(path, reader.audio, 16000)
+    finally:
+        reader.close()
+    return path
+
+
+def render(checkpoint: Path, data: Path, out: Path) -> tuple[Path, DemoClips]:
+    """Step 3: `out/demo.mp4`, the held-out speaker's face driven by another clip's speech."""
+    from pmfs.pipeline import InferenceOptions, run_inference
+
+    cache = Cache(data)
+    clips = pick_demo_clips(cache)
+    inputs = out / "demo_inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    face, landmarks = write_template(cache, clips.face, inputs)
+    speech = write_speech(cache, clips.speech, inputs / f"speech_{clips.speech}.wav")
+    video = out / "demo.mp4"
+    result = run_inference(
+        checkpoint, speech, face, video, InferenceOptions(device="cpu"), landmarks=landmarks
+    )
+    print(f"rendered {video}: {result.frames} frames in {result.seconds:.1f} s", flush=True)
+    return video, clips
+
+
+def draw_figures(checkpoint: Path, data: Path, clips: DemoClips, out: Path) -> list[Path]:
+    """Step 4: the ablation-style figure of the demo clip and the emotions figure."""
+    from pmfs.figures import main as figure_main
+
+    folder = out / "figures"
+    figures = [folder / "ablation.png", folder / "emotions.png"]
+    common = ["--data", str(data), "--device", "cpu", "--max-frames", "100"]
+    runs = ["--runs", f"demo={checkpoint}", "--clip", clips.face, "--frames", "3"]
+    if figure_main(["ablation", *runs, *common, "--out", str(figures[0])]) != 0:
+        raise RuntimeError("drawing the ablation figure failed (see above)")
+    emotions = ["--ckpt", str(checkpoint), "--speaker", clips.speaker, "--truth", "--frames", "3"]
+    if figure_main(["emotions", *emotions, *common, "--out", str(figures[1])]) != 0:
+        raise RuntimeError("drawing the emotions figure failed (see above)")
+    return figures
+
+
+def wandb_runs(out: Path) -> list[Path]:
+    """The W&B run folders the demo's logger wrote (`runs/wandb/{offline-,}run-*`), newest last."""
+    return sorted((out / "runs" / "wandb").glob("*run-*"), key=lambda p: p.stat().st_mtime)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,36 +190,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speakers", type=int, default=None, help="synthetic speakers")
     parser.add_argument("--clips", type=int, default=None, help="clips per synthetic speaker")
     parser.add_argument("--size", type=int, default=256, help="image size of the dataset")
+    parser.add_argument("--config", type=Path, default=DEMO_CONFIG, help="the `pmfs fit` config")
+    parser.add_argument(
+        "--fit-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="an extra `pmfs fit` argument, e.g. --fit-arg=--trainer.max_epochs=4 (repeatable)",
+    )
     return parser
 
 
 def main(argv: list[str]) -> int:
-    """Run the demo; returns the exit code."""
+    """Run the demo; returns the exit code (1 when a step fails, with the reason)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from pmfs.data.cli import main as data_main  # the generator's own CLI, same defaults
-
     started = time.perf_counter()
-    data_dir = args.out / "data" / "synthetic"
-    synth_args = ["synth", "--out", str(data_dir), "--seed", str(args.seed)]
-    synth_args += ["--size", str(args.size)]
-    if args.speakers is not None:
-        synth_args += ["--speakers", str(args.speakers)]
-    if args.clips is not None:
-        synth_args += ["--clips", str(args.clips)]
-    if data_main(synth_args) != 0:
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        data = build_data(out, args.seed, args.speakers, args.clips, args.size)
+        checkpoint = train(out, args.config.resolve(), data, args.fit_arg)
+        video, clips = render(checkpoint, data, out)
+        figures = draw_figures(checkpoint, data, clips, out)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"pmfs demo: {exc}", file=sys.stderr)
         return 1
-    sheet = args.out / "contact_sheet.png"
-    if data_main(["sheet", "--cache", str(data_dir), "--out", str(sheet)]) != 0:
-        return 1
-    cache = Cache(data_dir)
-    clip_id = pick_demo_clip(cache)
-    clip = cache.open(clip_id)
-    video = args.out / "demo.mp4"
-    write_video(video, sketch_panels(clip), fps=25, audio=clip.audio, sample_rate=16000)
-    elapsed = time.perf_counter() - started
-    print(f"dataset       {data_dir}  ({len(cache.clips())} clips)")
-    print(f"contact sheet {sheet}")
-    print(f"demo video    {video}  (clip {clip_id}: frame | landmark sketch | overlay, with audio)")
-    print(f"done in {elapsed:.0f} s")
+    print()
+    print(f"dataset       {data}  ({len(Cache(data).clips())} clips)")
+    print(f"contact sheet {out / 'contact_sheet.png'}")
+    print(f"checkpoint    {checkpoint}")
+    print(f"demo video    {video}  (speaker {clips.speaker}: the face of clip {clips.face}")
+    print(f"              driven by the speech of clip {clips.speech})")
+    print(f"figures       {', '.join(str(f) for f in figures)}")
+    runs = wandb_runs(out)
+    if runs:
+        print(f"W&B run       {runs[-1]}")
+        if runs[-1].name.startswith("offline-"):
+            print(f"              upload it with: wandb sync {runs[-1]}")
+    print(f"done in {time.perf_counter() - started:.0f} s")
     return 0

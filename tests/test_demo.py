@@ -1,30 +1,72 @@
-"""`pmfs demo` end to end on a tiny synthetic set: the README's main command, minus the venv."""
+"""`pmfs demo` end to end on a tiny synthetic set: the README's main command, minus the venv.
+
+The real thing: `pmfs fit -c experiments/demo.yaml` in a subprocess (a few batches), the W&B run
+offline, `pmfs infer`'s pipeline for demo.mp4, `pmfs figure` for the figures.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from pmfs.demo import main
+from pmfs.audio import SAMPLE_RATE
+from pmfs.data.cache import Cache
+from pmfs.demo import main, pick_demo_clips
 from pmfs.video import probe_video, read_video
 
+TINY = ["--speakers", "2", "--clips", "2", "--size", "64"]
+FIT = [
+    "--fit-arg=--trainer.max_epochs=2",  # FaceVideoLogger logs every 2nd epoch
+    "--fit-arg=--trainer.limit_train_batches=2",
+    "--fit-arg=--trainer.limit_val_batches=1",
+    "--fit-arg=--data.init_args.num_workers=0",
+    "--fit-arg=--data.init_args.batch_size=4",
+]
 
-def test_demo_writes_dataset_sheet_and_video(tmp_path: Path) -> None:
+
+def test_demo_trains_renders_and_draws(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("WANDB_API_KEY", "WANDB_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no netrc, no wandb settings: offline
     out = tmp_path / "outputs"
-    args = ["--out", str(out), "--speakers", "2", "--clips", "2", "--size", "64"]
-    assert main(args) == 0
+    assert main(["--out", str(out), *TINY, *FIT]) == 0
+    printed = capsys.readouterr().out
     sheet = np.asarray(Image.open(out / "contact_sheet.png").convert("RGB"))
     assert sheet.std() > 10  # not blank
+    assert (out / "runs" / "demo" / "checkpoints" / "last.ckpt").is_file()
+    # demo.mp4: the face clip's frames (64² crops), the speech clip's length, with audio
+    cache = Cache(out / "data" / "synthetic")
+    clips = pick_demo_clips(cache)
+    assert clips.speaker in cache.extra["test_speakers"] and clips.face != clips.speech
+    speech = cache.open(clips.speech)
     info = probe_video(out / "demo.mp4")
-    assert info.has_audio
-    assert (info.width, info.height) == (3 * 64, 64)  # frame | sketch | overlay
+    assert info.has_audio and (info.width, info.height) == (64, 64)
+    assert info.num_frames == -(-len(speech.audio) * 25 // SAMPLE_RATE)
     video = read_video(out / "demo.mp4")
-    assert video.audio is not None
-    assert abs(len(video.audio) / 16000 - video.num_frames / 25) < 0.08
-    sketch_panel = video.frames[:, :, 64:128].astype(np.float32)
-    assert sketch_panel.max() > 150  # sketch lines are drawn ...
-    assert (sketch_panel < 40).mean() > 0.5  # ... on a mostly black canvas
-    # a rerun reuses the finished dataset and still succeeds
-    assert main(args) == 0
+    assert video.audio is not None and video.frames.std() > 5
+    for name in ("ablation", "emotions"):
+        figure = np.asarray(Image.open(out / "figures" / f"{name}.png").convert("RGB"))
+        assert figure.shape[0] > 64 and figure.std() > 20, name
+    # the offline W&B run and how to upload it
+    (run,) = (out / "runs" / "wandb").glob("offline-run-*")
+    assert f"W&B run       {run}" in printed and f"wandb sync {run}" in printed
+    media = list(out.rglob("face_epoch*_video.mp4"))
+    assert media, "the validation video of FaceVideoLogger"
+    # a rerun reuses the dataset, resumes the finished run (no retraining) and still succeeds
+    stamp = (out / "runs" / "demo" / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+    assert main(["--out", str(out), *TINY, *FIT]) == 0
+    assert "--ckpt_path=last" in capsys.readouterr().out
+    assert (out / "runs" / "demo" / "checkpoints" / "last.ckpt").stat().st_mtime_ns == stamp
+
+
+def test_missing_config_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--out", str(tmp_path / "o"), *TINY, "--config", str(tmp_path / "none.yaml")]
+    assert main(args) == 1
+    assert "none.yaml not found" in capsys.readouterr().err
