@@ -124,3 +124,20 @@ def test_killed_run_resumes_with_the_same_next_loss(tiny_synth_root: Path, tmp_p
     continued = {int(r["step"]): float(r["train/loss"]) for r in resumed}
     assert continued[first] == pytest.approx(reference[first], rel=1e-5, abs=1e-6)
     assert max(continued) == max(reference)  # and it finished the same schedule
+
+
+@pytest.mark.slow
+def test_torchrun_launches_the_same_ddp_run(tiny_synth_root: Path, tmp_path: Path) -> None:
+    """`torchrun --nproc_per_node 2 -m pmfs fit ...` (as in the README's multi-node example, on
+    CPU processes): Lightning takes torchrun's environment and logs the single-process loss."""
+    steps = ["--trainer.max_steps=4", "--trainer.limit_val_batches=0"]
+    _run(_fit_args(tiny_synth_root, tmp_path, "single", "--data.init_args.batch_size=4", *steps))
+    fit = _fit_args(tiny_synth_root, tmp_path, "torchrun", "--data.init_args.batch_size=2", *steps)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2"]
+    launcher += ["--master_port=29517"]
+    ddp = ["--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"]
+    _run([*launcher, "-m", *fit[2:], *ddp])  # fit[:2] is `python -m`
+    single, ddp_rows = _rows(tmp_path, "single"), _rows(tmp_path, "torchrun")
+    assert single and ddp_rows
+    expected, got = float(single[0]["train/loss"]), float(ddp_rows[0]["train/loss"])
+    assert got == pytest.approx(expected, rel=1e-4), (expected, got)
