@@ -4,7 +4,8 @@
    contact sheet;
 2. `train`: `pmfs fit -c experiments/demo.yaml` on it, in a subprocess that runs in the output
    folder, so the W&B run (offline without credentials), the checkpoints and the validation
-   media all land there; a rerun resumes from `last.ckpt` (a finished run is not retrained);
+   media all land there; a rerun resumes an interrupted training from `last.ckpt` and does not
+   retrain a finished one (same command);
 3. `render`: `demo.mp4` through `pmfs infer`'s pipeline — the first clip of a held-out speaker
    as the face, driven by the synthesized speech of another of that speaker's clips, the
    generated face pasted back into the frames, the speech muxed in;
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import subprocess
 import sys
@@ -85,17 +87,24 @@ def build_data(out: Path, seed: int, speakers: int | None, clips: int | None, si
     return data
 
 
-def fit_command(config: Path, data: Path, last: Path, extra: list[str]) -> list[str]:
-    """The `pmfs fit` command of step 2 (run in the output folder); resumes from `last`."""
+def fit_command(config: Path, data: Path, extra: list[str]) -> list[str]:
+    """The `pmfs fit` command of step 2 (run in the output folder)."""
     command = [sys.executable, "-m", "pmfs", "fit", "-c", str(config)]
-    command += [f"--data.init_args.root={data.resolve()}", *extra]
-    if last.is_file():
-        command.append("--ckpt_path=last")
-    return command
+    return [*command, f"--data.init_args.root={data.resolve()}", *extra]
 
 
-def train(out: Path, config: Path, data: Path, extra: list[str]) -> Path:
-    """Step 2: train the demo model; returns its `last.ckpt`.
+@dataclass(frozen=True)
+class Training:
+    """A finished demo training: its checkpoint and the W&B run folder it logged to (if any)."""
+
+    checkpoint: Path
+    wandb_run: Path | None
+
+
+def train(out: Path, config: Path, data: Path, extra: list[str]) -> Training:
+    """Step 2: train the demo model, or reuse a finished training of the same command.
+
+    A run that was interrupted (no record of it finishing) resumes from its `last.ckpt`.
 
     Raises:
         FileNotFoundError: the config does not exist (the demo runs from a repository checkout).
@@ -106,14 +115,32 @@ def train(out: Path, config: Path, data: Path, extra: list[str]) -> Path:
             f"{config} not found: run `pmfs demo` from a checkout of the repository, or give "
             "--config experiments/demo.yaml"
         )
-    last = out / "runs" / RUN_NAME / "checkpoints" / "last.ckpt"
-    command = fit_command(config, data, last, extra)
-    print(f"training: {' '.join(command[2:])}  (in {out})", flush=True)
-    if subprocess.run(command, cwd=out, check=False).returncode != 0:
+    folder = out / "runs" / RUN_NAME
+    last, record = folder / "checkpoints" / "last.ckpt", folder / "demo_training.json"
+    command = fit_command(config, data, extra)
+    if last.is_file() and record.is_file():
+        done = json.loads(record.read_text())
+        if done.get("command") == command[2:]:
+            print(f"training: done before with the same command ({last}); not retrained")
+            run = done.get("wandb_run")
+            return Training(last, None if run is None else out / run)
+    resume = ["--ckpt_path=last"] if last.is_file() else []
+    print(f"training: {' '.join([*command[2:], *resume])}  (in {out})", flush=True)
+    before = set(wandb_runs(out))
+    if subprocess.run([*command, *resume], cwd=out, check=False).returncode != 0:
         raise RuntimeError("`pmfs fit` failed (see above)")
     if not last.is_file():
         raise RuntimeError(f"training wrote no {last}")
-    return last
+    new = [run for run in wandb_runs(out) if run not in before]
+    run = new[-1] if new else None
+    relative = None if run is None else str(run.relative_to(out))
+    record.write_text(json.dumps({"command": command[2:], "wandb_run": relative}, indent=1))
+    return Training(last, run)
+
+
+def wandb_runs(out: Path) -> list[Path]:
+    """The W&B run folders the demo's logger wrote (`runs/wandb/{offline-,}run-*`), newest last."""
+    return sorted((out / "runs" / "wandb").glob("*run-*"), key=lambda p: p.stat().st_mtime)
 
 
 def write_template(cache: Cache, clip_id: str, folder: Path) -> tuple[Path, Path]:
@@ -177,11 +204,6 @@ def draw_figures(checkpoint: Path, data: Path, clips: DemoClips, out: Path) -> l
     return figures
 
 
-def wandb_runs(out: Path) -> list[Path]:
-    """The W&B run folders the demo's logger wrote (`runs/wandb/{offline-,}run-*`), newest last."""
-    return sorted((out / "runs" / "wandb").glob("*run-*"), key=lambda p: p.stat().st_mtime)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Options of `pmfs demo`."""
     parser = argparse.ArgumentParser(prog="pmfs demo", description=__doc__.splitlines()[0])
@@ -210,23 +232,22 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         data = build_data(out, args.seed, args.speakers, args.clips, args.size)
-        checkpoint = train(out, args.config.resolve(), data, args.fit_arg)
-        video, clips = render(checkpoint, data, out)
-        figures = draw_figures(checkpoint, data, clips, out)
+        training = train(out, args.config.resolve(), data, args.fit_arg)
+        video, clips = render(training.checkpoint, data, out)
+        figures = draw_figures(training.checkpoint, data, clips, out)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"pmfs demo: {exc}", file=sys.stderr)
         return 1
     print()
     print(f"dataset       {data}  ({len(Cache(data).clips())} clips)")
     print(f"contact sheet {out / 'contact_sheet.png'}")
-    print(f"checkpoint    {checkpoint}")
+    print(f"checkpoint    {training.checkpoint}")
     print(f"demo video    {video}  (speaker {clips.speaker}: the face of clip {clips.face}")
     print(f"              driven by the speech of clip {clips.speech})")
     print(f"figures       {', '.join(str(f) for f in figures)}")
-    runs = wandb_runs(out)
-    if runs:
-        print(f"W&B run       {runs[-1]}")
-        if runs[-1].name.startswith("offline-"):
-            print(f"              upload it with: wandb sync {runs[-1]}")
+    if training.wandb_run is not None:
+        print(f"W&B run       {training.wandb_run}")
+        if training.wandb_run.name.startswith("offline-"):
+            print(f"              upload it with: wandb sync {training.wandb_run}")
     print(f"done in {time.perf_counter() - started:.0f} s")
     return 0

@@ -57,11 +57,17 @@ def test_demo_trains_renders_and_draws(
     assert f"W&B run       {run}" in printed and f"wandb sync {run}" in printed
     media = list(out.rglob("face_epoch*_video.mp4"))
     assert media, "the validation video of FaceVideoLogger"
-    # a rerun reuses the dataset, resumes the finished run (no retraining) and still succeeds
+    # a rerun reuses the dataset and the finished training, and names the same W&B run
     stamp = (out / "runs" / "demo" / "checkpoints" / "last.ckpt").stat().st_mtime_ns
     assert main(["--out", str(out), *TINY, *FIT]) == 0
-    assert "--ckpt_path=last" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "not retrained" in printed and f"W&B run       {run}" in printed
     assert (out / "runs" / "demo" / "checkpoints" / "last.ckpt").stat().st_mtime_ns == stamp
+    assert len(list((out / "runs" / "wandb").glob("offline-run-*"))) == 1
+    # an interrupted training (no record of it finishing) resumes from its last checkpoint
+    (out / "runs" / "demo" / "demo_training.json").unlink()
+    assert main(["--out", str(out), *TINY, *FIT]) == 0
+    assert "--ckpt_path=last" in capsys.readouterr().out
 
 
 def test_missing_config_is_a_clear_error(

@@ -287,11 +287,12 @@ class FaceRendererNet(nn.Module):
             for level in range(levels)
         )
         # RGB logits and the blend logit (zero-initialised: α = 0.5 at the start)
-        self.to_rgb = nn.Sequential(
-            _norm(widths[0]), nn.SiLU(), nn.Conv2d(widths[0], 4, 3, padding=1)
-        )
-        nn.init.zeros_(self.to_rgb[-1].weight[3])
-        nn.init.zeros_(self.to_rgb[-1].bias)
+        out = nn.Conv2d(widths[0], 4, 3, padding=1)
+        with torch.no_grad():
+            out.weight[3].zero_()
+            if out.bias is not None:  # always, for the type checker
+                out.bias.zero_()
+        self.to_rgb = nn.Sequential(_norm(widths[0]), nn.SiLU(), out)
 
     def _check_size(self, height: int, width: int) -> None:
         step = 2**self.levels
