@@ -54,7 +54,6 @@ from pmfs.data.preprocess.detect import FaceAlignmentDetector, select_face
 from pmfs.data.preprocess.settings import PreprocessSettings
 from pmfs.landmarks import mouth_opening, pixels_to_normalized
 from pmfs.masks import TargetMask, target_mask
-from pmfs.stages.common import clip_window_index
 from pmfs.stages.system import PMFS
 from pmfs.video import iter_frames, probe_video, resample_indices, write_video
 
@@ -430,17 +429,11 @@ def iter_generated(
         Per chunk: (c, 3, S, S) float32 [0, 1] generated frames and the (c, 68, 2) normalized
         landmarks they were drawn from.
     """
-    renderer, window = model.renderer, int(model.window)
-    with torch.no_grad():
-        landmarks = model.predict_clip_landmarks(clip)
-        index = clip_window_index(clip.num_frames, window, len(landmarks), landmarks.device)
-        refs = renderer.encode_references(clip.ref_frames[None], clip.ref_landmarks[None])
-        for start in range(0, clip.num_frames, chunk):
-            rows = index[start : start + chunk]
-            out = renderer.render(
-                landmarks[rows], clip.frames[start : start + chunk], refs.expand(len(rows))
-            )
-            yield out.image.clamp(0, 1), landmarks[start : start + chunk]
+    landmarks = model.predict_clip_landmarks(clip)  # both run without autograd
+    start = 0
+    for frames, _ in model.renderer.iter_clip(clip, landmarks, window=model.window, chunk=chunk):
+        yield frames, landmarks[start : start + len(frames)]
+        start += len(frames)
 
 
 def paste_masks(

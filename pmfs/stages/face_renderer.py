@@ -241,6 +241,38 @@ class FaceRenderer(LightningModule):
         ).image
 
     @torch.no_grad()
+    def iter_clip(
+        self,
+        clip: ClipInputs,
+        landmarks: Tensor | None = None,
+        *,
+        window: int = 5,
+        chunk: int = 16,
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """Render a clip chunk by chunk, references encoded once (streaming `generate_clip`).
+
+        Args:
+            clip: the clip (on this module's device).
+            landmarks: (N, 68, 2) normalized landmarks to draw; None → `clip.landmarks`.
+            window: T of the sketches (odd; ends clamped as in the dataset).
+            chunk: frames per forward pass.
+
+        Yields:
+            Per chunk of c frames: (c, 3, H, W) frames in [0, 1] and their (c, S, H, W) centre
+            sketches.
+        """
+        landmarks = clip.landmarks if landmarks is None else landmarks
+        n = clip.num_frames
+        index = clip_window_index(n, window, landmarks.shape[0], landmarks.device)  # (N, T)
+        refs = self.encode_references(clip.ref_frames[None], clip.ref_landmarks[None])
+        for start in range(0, n, chunk):
+            rows = index[start : start + chunk]
+            out = self.render(
+                landmarks[rows], clip.frames[start : start + chunk], refs.expand(len(rows))
+            )
+            yield out.image.clamp(0, 1), out.sketches[:, window // 2]
+
+    @torch.no_grad()
     def generate_clip(
         self,
         clip: ClipInputs,
@@ -249,30 +281,15 @@ class FaceRenderer(LightningModule):
         window: int = 5,
         chunk: int = 16,
     ) -> ClipOutput:
-        """Render every frame of a clip, references encoded once.
-
-        Args:
-            clip: the clip (on this module's device).
-            landmarks: (N, 68, 2) normalized landmarks to draw; None → `clip.landmarks`.
-            window: T of the sketches (odd; ends clamped as in the dataset).
-            chunk: frames per forward pass.
+        """Render every frame of a clip, references encoded once (see `iter_clip`).
 
         Returns:
             The generated frames with the landmarks and centre sketches they came from.
         """
         landmarks = clip.landmarks if landmarks is None else landmarks
-        n = clip.num_frames
-        index = clip_window_index(n, window, landmarks.shape[0], landmarks.device)  # (N, T)
-        refs = self.encode_references(clip.ref_frames[None], clip.ref_landmarks[None])
-        frames, sketches = [], []
-        for start in range(0, n, chunk):
-            rows = index[start : start + chunk]
-            out = self.render(
-                landmarks[rows], clip.frames[start : start + chunk], refs.expand(len(rows))
-            )
-            frames.append(out.image.clamp(0, 1))
-            sketches.append(out.sketches[:, window // 2])
-        return ClipOutput(torch.cat(frames), landmarks, torch.cat(sketches))
+        parts = list(self.iter_clip(clip, landmarks, window=window, chunk=chunk))
+        frames, sketches = (torch.cat(list(p)) for p in zip(*parts, strict=True))
+        return ClipOutput(frames, landmarks, sketches)
 
     # -- losses ---------------------------------------------------------------------------------
 
