@@ -311,18 +311,26 @@ def model_clip(
     from pmfs.clip import clip_inputs_from_cache
 
     config = data_config(checkpoint)
-    reader = cache.open(clip_id)
-    size = int(config.get("image_size", reader.size))
     count = int(config.get("num_references", 3))
     background = str(config.get("background", "keep"))
-    clip = clip_inputs_from_cache(reader, size, count, max_frames, background)
+
+    def inputs(clip: str, frames: int | None, size: int | None) -> ClipInputs:
+        reader = cache.open(clip)
+        try:
+            side = reader.size if size is None else size
+            return clip_inputs_from_cache(reader, side, count, frames, background)
+        finally:
+            reader.close()
+
+    size = config.get("image_size")
+    clip = inputs(clip_id, max_frames, None if size is None else int(size))
     if config.get("reference_source") != "random":
         return clip
     other = _other_clip(cache, clip_id)
     if other is None:
         log.warning("%s: no other clip of its speaker; references from the clip itself", clip_id)
         return clip
-    refs = clip_inputs_from_cache(cache.open(other), size, count, None, background)
+    refs = inputs(other, None, clip.size)
     return replace(clip, ref_frames=refs.ref_frames, ref_landmarks=refs.ref_landmarks)
 
 
@@ -452,7 +460,9 @@ def emotion_figure(
 
     require_checkpoint(checkpoint)
     cache = Cache(cache_root)
-    speaker = speaker or cache.open(default_clip(cache, checkpoint)).meta["record"]["speaker"]
+    if speaker is None:
+        first = default_clip(cache, checkpoint)
+        speaker = next(r.speaker for r in cache.clips() if r.clip == first)
     model = load_pmfs(checkpoint, device)
     chosen = emotion_clips(cache, speaker)
     clips = {e: model_clip(cache, c, checkpoint, max_frames) for e, c in chosen.items()}
