@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from pmfs.data.cache import Cache
+from pmfs.loggers import own_wandb_service
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +129,8 @@ def train(out: Path, config: Path, data: Path, extra: list[str]) -> Training:
     resume = ["--ckpt_path=last"] if last.is_file() else []
     print(f"training: {' '.join([*command[2:], *resume])}  (in {out})", flush=True)
     before = set(wandb_runs(out))
-    if subprocess.run([*command, *resume], cwd=out, check=False).returncode != 0:
+    env = own_wandb_service(os.environ)  # the run's files go to `out`, whatever this process logs
+    if subprocess.run([*command, *resume], cwd=out, env=env, check=False).returncode != 0:
         raise RuntimeError("`pmfs fit` failed (see above)")
     if not last.is_file():
         raise RuntimeError(f"training wrote no {last}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
@@ -60,6 +61,17 @@ def wandb_credentials_source() -> str | None:
     if settings.api_key:
         return "wandb settings"
     return None
+
+
+def own_wandb_service(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment for a child process that logs its own W&B runs.
+
+    A process with a W&B run open exports `WANDB_SERVICE`, and children that inherit it hand
+    their runs to that process's service: the runs then resolve relative paths against the
+    parent's working directory and are not complete on disk when the child exits. Without the
+    variable the child starts its own service.
+    """
+    return {name: value for name, value in env.items() if name != "WANDB_SERVICE"}
 
 
 def _wandb_settings() -> Any:

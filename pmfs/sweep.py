@@ -223,10 +223,9 @@ def sweep_group(path: Path, sweep: Mapping[str, Any], group: str | None = None) 
 
 def run_variant(variant: Variant, group: str) -> Outcome:
     """Run one variant here (output streamed to this terminal); never raises on its failure."""
-    env = {**os.environ, "WANDB_RUN_GROUP": group, "WANDB_TAGS": variant.label}
-    # a W&B service of this process (e.g. a notebook's run) must not adopt the variant's run:
-    # each variant starts its own, so its run is complete on disk when its process exits
-    env.pop("WANDB_SERVICE", None)
+    from pmfs.loggers import own_wandb_service  # lightning: imported only when runs start
+
+    env = own_wandb_service(os.environ) | {"WANDB_RUN_GROUP": group, "WANDB_TAGS": variant.label}
     argv = local_command(variant.command)
     start = time.perf_counter()
     try:

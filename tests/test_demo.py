@@ -33,6 +33,8 @@ def test_demo_trains_renders_and_draws(
     for name in ("WANDB_API_KEY", "WANDB_MODE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no netrc, no wandb settings: offline
+    # as if this process had a W&B run open: the training must log through its own service
+    monkeypatch.setenv("WANDB_SERVICE", "2-1-tcp-localhost-9")
     out = tmp_path / "outputs"
     assert main(["--out", str(out), *TINY, *FIT]) == 0
     printed = capsys.readouterr().out
