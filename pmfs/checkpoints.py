@@ -14,6 +14,20 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be turned back into a model (the message says why)."""
 
 
+def resolve_device(device: str | None = None) -> torch.device:
+    """Where a loaded model runs: None or "auto" → the first CUDA GPU if there is one, else the
+    CPU; any other name ("cpu", "cuda", "cuda:1") as given.
+
+    Raises:
+        ValueError: a CUDA device is asked for but torch sees no GPU.
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device} asked but no CUDA GPU is available")
+    return torch.device(device)
+
+
 def model_class(class_path: str) -> type[LightningModule]:
     """The LightningModule class named by a dotted `class_path`, e.g. "pmfs.PMFS"."""
     module_name, _, name = class_path.rpartition(".")

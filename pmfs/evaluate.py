@@ -530,15 +530,6 @@ class ClipEvaluator:
             fid.update(fake[start : start + self.chunk], real=False)
 
 
-def resolve_device(device: str | None) -> str:
-    """`device`, or "cuda" when a GPU is available, else "cpu"."""
-    import torch
-
-    if device is not None:
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def evaluate(options: EvaluateOptions, say: Callable[[str], None] = log.info) -> dict[str, Any]:
     """Evaluate a checkpoint on a split and write metrics.json and metrics.md into `options.out`.
 
@@ -553,9 +544,9 @@ def evaluate(options: EvaluateOptions, say: Callable[[str], None] = log.info) ->
         FileNotFoundError: the checkpoint or the cache is missing.
         ValueError: a landmark-stage checkpoint, an empty split, a wrong weights file.
     """
-    from pmfs.checkpoints import data_config, load_model
+    from pmfs.checkpoints import data_config, load_model, resolve_device
 
-    device = resolve_device(options.device)
+    device = str(resolve_device(options.device))
     model = load_model(options.ckpt, map_location=device)
     paths = model_paths(model, options.ckpt)
     config = data_config(options.ckpt)

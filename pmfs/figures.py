@@ -560,9 +560,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def draw(args: argparse.Namespace) -> Image.Image:
     """The figure the parsed command line asks for."""
-    import torch
+    from pmfs.checkpoints import resolve_device
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = str(resolve_device(args.device))
     if args.figure == "ablation":
         runs = [parse_run(text) for text in args.runs]
         data = args.data or _data_root(runs[0].checkpoint)

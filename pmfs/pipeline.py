@@ -39,6 +39,7 @@ from torch import Tensor
 
 from pmfs.audio import SAMPLE_RATE, VIDEO_FPS, load_audio, mel_windows, num_video_frames
 from pmfs.batch import EMOTIONS
+from pmfs.checkpoints import data_config, load_model, resolve_device
 from pmfs.clip import ClipInputs, spread_reference_indices
 from pmfs.data.preprocess.crop import (
     CropBox,
@@ -618,20 +619,9 @@ class InferenceResult:
     seconds: float
 
 
-def resolve_device(device: str) -> torch.device:
-    """ "auto" → the first CUDA GPU if there is one, else the CPU; other names as given."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InferenceInputError(f"--device {device} asked but no CUDA GPU is available")
-    return torch.device(device)
-
-
 def load_system(ckpt: str | Path, device: torch.device) -> tuple[PMFS, dict[str, Any]]:
     """The `PMFS` system of a `pmfs fit` checkpoint, in eval mode on `device`, and its data
     config (`image_size`, `num_references`, ...)."""
-    from pmfs.checkpoints import data_config, load_model
-
     model = load_model(ckpt, map_location=device)
     if not isinstance(model, PMFS):
         raise InferenceInputError(
