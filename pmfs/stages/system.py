@@ -34,6 +34,7 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
 from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
 
 from pmfs.batch import Batch
 from pmfs.clip import ClipInputs, ClipOutput
@@ -52,6 +53,7 @@ from pmfs.stages.common import (
     save_config,
 )
 from pmfs.stages.face_renderer import FaceRenderer
+from pmfs.stages.lr_decay import LRDecay, decay_schedulers, training_horizon
 from pmfs.stages.mouth_to_face import MouthToFace
 
 log = logging.getLogger(__name__)
@@ -128,6 +130,8 @@ class PMFS(LightningModule):
         gradient_clip: clip each stage's gradient norm (manual optimization cannot use the
             Trainer's `gradient_clip_val`); None = off.
         nonfinite: "raise" or "skip" a batch with a non-finite loss.
+        lr_decay: every stage's learning rate decays linearly over the end of training (see
+            `pmfs.stages.lr_decay`); None keeps it constant.
     """
 
     def __init__(
@@ -141,6 +145,7 @@ class PMFS(LightningModule):
         window: int = 5,
         gradient_clip: float | None = 1.0,
         nonfinite: NonFinite = "raise",
+        lr_decay: LRDecay | None = None,
     ) -> None:
         super().__init__()
         if mouth_to_face.content_model is not None:
@@ -161,6 +166,7 @@ class PMFS(LightningModule):
         self.window = window
         self.gradient_clip = gradient_clip
         self.nonfinite: NonFinite = nonfinite
+        self.lr_decay = lr_decay
         self.batches_seen: Tensor
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.int64))
         paths = checkpoints or StageCheckpoints()
@@ -288,6 +294,8 @@ class PMFS(LightningModule):
             if self.gradient_clip is not None:
                 torch.nn.utils.clip_grad_norm_(module.parameters(), self.gradient_clip)
             optimizer.step()
+        for scheduler in self._schedulers():
+            scheduler.step()
         size = batch["mel"].shape[0]
         self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, batch_size=size)
         self.log_dict(
@@ -314,7 +322,20 @@ class PMFS(LightningModule):
                 modules.append(self.renderer.discriminator)
         return modules
 
-    def configure_optimizers(self) -> list[Optimizer]:
+    def _schedulers(self) -> list[LRScheduler]:
+        if self.lr_decay is None:
+            return []
+        schedulers = self.lr_schedulers()
+        return schedulers if isinstance(schedulers, list) else [schedulers]  # type: ignore[list-item]
+
+    def configure_optimizers(self) -> list[Optimizer] | tuple[list[Optimizer], list[LRScheduler]]:
+        optimizers = self._build_optimizers()
+        if self.lr_decay is None:
+            return optimizers
+        horizon = training_horizon(self.trainer, len(optimizers))
+        return optimizers, list(decay_schedulers(optimizers, self.lr_decay, horizon))
+
+    def _build_optimizers(self) -> list[Optimizer]:
         optimizers = []
         if "audio_to_mouth" not in self.frozen:
             optimizers.append(
