@@ -31,6 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from pmfs.networks.landmark_flow import landmark_flow
+
 
 def _norm(channels: int) -> nn.GroupNorm:
     """GroupNorm with 8 groups where they divide `channels`, else one group (LayerNorm-like)."""
@@ -183,11 +185,14 @@ class ReferenceFeatures:
         features: per encoder level l = 0..L: (B, K, C_l, H/2^l, W/2^l).
         images: (B, K, 3, H, W) reference frames in [0, 1].
         sketches: (B, K, S, H, W) their sketches.
+        landmarks: (B, K, 68, 2) their normalized landmarks, for the landmark flow (None: the
+            flow starts at identity).
     """
 
     features: list[Tensor]
     images: Tensor
     sketches: Tensor
+    landmarks: Tensor | None = None
 
     def expand(self, batch: int) -> ReferenceFeatures:
         """Broadcast B = 1 references to `batch` frames (views, no copy)."""
@@ -200,6 +205,9 @@ class ReferenceFeatures:
             features=[f.expand(batch, *f.shape[1:]) for f in self.features],
             images=self.images.expand(batch, *self.images.shape[1:]),
             sketches=self.sketches.expand(batch, *self.sketches.shape[1:]),
+            landmarks=None
+            if self.landmarks is None
+            else self.landmarks.expand(batch, *self.landmarks.shape[1:]),
         )
 
 
@@ -234,6 +242,10 @@ class FaceRendererNet(nn.Module):
         res_blocks: residual blocks after the fusion at every decoder level.
         warping: estimate a flow per reference and warp its features and image; False builds no
             flow module and merges unwarped features.
+        flow_prior: with warping, start each reference's flow from the landmark flow
+            (`pmfs.networks.landmark_flow`, when `forward` gets the landmarks) and learn the
+            residual; False starts from identity (the flow is learned from scratch).
+        flow_sigma: bandwidth of the landmark flow, normalized units.
     """
 
     def __init__(
@@ -245,6 +257,8 @@ class FaceRendererNet(nn.Module):
         max_channels: int = 256,
         res_blocks: int = 2,
         warping: bool = True,
+        flow_prior: bool = True,
+        flow_sigma: float = 0.06,
     ) -> None:
         super().__init__()
         if window < 1 or sketch_channels < 1 or channels < 1 or levels < 1 or res_blocks < 0:
@@ -254,6 +268,7 @@ class FaceRendererNet(nn.Module):
             )
         self.window, self.sketch_channels, self.levels = window, sketch_channels, levels
         self.warping = warping
+        self.flow_prior, self.flow_sigma = flow_prior, flow_sigma
         widths = level_channels(channels, levels, max_channels)
         self.widths = widths
         self.target_encoder = PyramidEncoder(3 + window * sketch_channels, widths)
@@ -302,12 +317,15 @@ class FaceRendererNet(nn.Module):
                 f"{height}×{width}; resize the frames or lower `levels`"
             )
 
-    def encode_references(self, ref_frames: Tensor, ref_sketches: Tensor) -> ReferenceFeatures:
+    def encode_references(
+        self, ref_frames: Tensor, ref_sketches: Tensor, ref_landmarks: Tensor | None = None
+    ) -> ReferenceFeatures:
         """Encode the K references of each sample once (per clip at inference).
 
         Args:
             ref_frames: (B, K, 3, H, W) reference frames in [0, 1].
             ref_sketches: (B, K, S, H, W) their sketches.
+            ref_landmarks: (B, K, 68, 2) their normalized landmarks (for the landmark flow).
 
         Returns:
             `ReferenceFeatures` with per level l: (B, K, C_l, H/2^l, W/2^l).
@@ -321,10 +339,13 @@ class FaceRendererNet(nn.Module):
         self._check_size(H, W)
         inputs = torch.cat([ref_frames, ref_sketches], dim=2).flatten(0, 1)  # (B·K, 3+S, H, W)
         features = [f.unflatten(0, (B, K)) for f in self.ref_encoder(inputs)]
-        return ReferenceFeatures(features, ref_frames, ref_sketches)
+        return ReferenceFeatures(features, ref_frames, ref_sketches, ref_landmarks)
 
-    def _motion(self, target: list[Tensor], refs: list[Tensor]) -> tuple[Tensor, Tensor | None]:
-        """Confidence logits (B, K, 1, h, w) and flow (B, K, 2, h, w) (None without warping)."""
+    def _motion(
+        self, target: list[Tensor], refs: list[Tensor], prior: Tensor | None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Confidence logits (B, K, 1, h, w) and flow (B, K, 2, h, w) (None without warping);
+        `prior`: (B, K, 2, h, w) landmark flow the learned flow is added to, or None."""
         if self.coarse_motion is None or self.refine_motion is None:
             assert self.confidence is not None
             return self.confidence(target[-1], refs[-1]), None
@@ -333,12 +354,33 @@ class FaceRendererNet(nn.Module):
         coarse = F.interpolate(
             coarse.flatten(0, 1), size=size, mode="bilinear", align_corners=False
         ).unflatten(0, coarse.shape[:2])  # (B, K, 3, h, w)
-        ref_mid = warp(refs[-2], coarse[:, :, :2])
-        motion = coarse + self.refine_motion(target[-2], torch.cat([ref_mid, coarse], dim=2))
+        flow = coarse[:, :, :2] if prior is None else coarse[:, :, :2] + prior
+        ref_mid = warp(refs[-2], flow)
+        start = torch.cat([flow, coarse[:, :, 2:]], dim=2)  # (B, K, 3, h, w)
+        motion = start + self.refine_motion(target[-2], torch.cat([ref_mid, start], dim=2))
         return motion[:, :, 2:], motion[:, :, :2]
 
+    def _prior(
+        self, target_landmarks: Tensor | None, refs: ReferenceFeatures, size: int
+    ) -> Tensor | None:
+        """(B, K, 2, size, size) landmark flow, or None (no warping, prior off, no landmarks)."""
+        if not (self.warping and self.flow_prior) or target_landmarks is None:
+            return None
+        if refs.landmarks is None:
+            raise ValueError(
+                "the landmark flow needs the references' landmarks: pass ref_landmarks to "
+                "encode_references"
+            )
+        return landmark_flow(
+            target_landmarks.detach(), refs.landmarks.detach(), size, self.flow_sigma
+        )
+
     def forward(
-        self, sketches: Tensor, masked_target: Tensor, refs: ReferenceFeatures
+        self,
+        sketches: Tensor,
+        masked_target: Tensor,
+        refs: ReferenceFeatures,
+        target_landmarks: Tensor | None = None,
     ) -> RendererNetOutput:
         """Render the centre frame of the window.
 
@@ -346,6 +388,9 @@ class FaceRendererNet(nn.Module):
             sketches: (B, T, S, H, W) sketches of the T-frame window (centre = the frame to make).
             masked_target: (B, 3, H, W) the target frame, its hidden region already filled.
             refs: the encoded references, batch B (see `ReferenceFeatures.expand`).
+            target_landmarks: (B, 68, 2) normalized landmarks of the centre frame: with
+                `flow_prior`, the flow starts from the landmark flow (no gradient reaches them
+                this way; the sketches carry it). None: the flow starts at identity.
 
         Returns:
             `RendererNetOutput`; `confidence` and `flow` at 1/2^(L-1) resolution with warping, at
@@ -364,7 +409,8 @@ class FaceRendererNet(nn.Module):
             )
         self._check_size(H, W)
         target = self.target_encoder(torch.cat([masked_target, sketches.flatten(1, 2)], dim=1))
-        logits, flow = self._motion(target, refs.features)
+        prior = self._prior(target_landmarks, refs, target[-2].shape[-1])
+        logits, flow = self._motion(target, refs.features, prior)
         ref_features, ref_images = refs.features, refs.images
         if flow is not None:
             ref_features = [warp(f, flow) for f in ref_features]

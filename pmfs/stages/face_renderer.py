@@ -200,7 +200,7 @@ class FaceRenderer(LightningModule):
     def encode_references(self, ref_frames: Tensor, ref_landmarks: Tensor) -> ReferenceFeatures:
         """(B, K, 3, H, W) references + (B, K, 68, 2) landmarks → features (once per clip)."""
         sketches = self.sketch(ref_landmarks, ref_frames.shape[-1])
-        return self.network.encode_references(ref_frames, sketches)
+        return self.network.encode_references(ref_frames, sketches, ref_landmarks)
 
     def render(self, landmarks: Tensor, target: Tensor, refs: ReferenceFeatures) -> RendererOutput:
         """Make the centre frame of a window.
@@ -221,7 +221,7 @@ class FaceRenderer(LightningModule):
             hidden = target_mask(centre, size, kind=self.target_mask, margin=self.mask_margin)
         fill = 1.0 if self.background == "remove" else 0.5
         masked = target * (1 - hidden) + fill * hidden
-        net = self.network(sketches, masked, refs)
+        net = self.network(sketches, masked, refs, centre)
         image = net.image
         if self.background == "keep":
             with torch.no_grad():
