@@ -71,9 +71,10 @@ def tiny_synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_pmfs_checkpoint(tiny_synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A `PMFS` checkpoint written by a real `pmfs fit` of experiments/demo.yaml (a few steps).
 
-    64² frames of the tiny synthetic cache, 40 batches: the weights are barely trained — for
-    tests of what is done with a checkpoint (loading, inference, evaluation, figures), not of
-    quality.
+    64² frames of the tiny synthetic cache, 40 batches: the weights are barely trained, and what
+    they do (does the mouth move?) changes with the CPU's vector unit. For tests of loading and of
+    the command lines' plumbing; a test that needs the model to have some effect takes
+    `known_pmfs_checkpoint`.
     """
     from pmfs.cli import main
 
@@ -95,3 +96,16 @@ def tiny_pmfs_checkpoint(tiny_synth_root: Path, tmp_path_factory: pytest.TempPat
         patch.setattr(sys, "argv", ["pmfs"])  # LightningCLI must not see pytest's arguments
         assert main(args) == 0
     return root / "runs" / "demo" / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="session")
+def known_pmfs_checkpoint(
+    tiny_pmfs_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """`tiny_pmfs_checkpoint` with its weights set rather than trained (tests/known_weights.py):
+    the mouth follows the audio (still in silence) and the renderer paints a face that differs
+    wherever its sketch does, on any CPU. For tests of inference, evaluation and figures."""
+    from known_weights import write_known_checkpoint
+
+    out = tmp_path_factory.mktemp("known_pmfs") / "known.ckpt"
+    return write_known_checkpoint(tiny_pmfs_checkpoint, out)

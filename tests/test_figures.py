@@ -1,4 +1,9 @@
-"""`pmfs figure ablation|emotions` (pmfs/figures.py): layout arithmetic, panels and the PNGs."""
+"""`pmfs figure ablation|emotions` (pmfs/figures.py): layout arithmetic, panels and the PNGs.
+
+The figures are drawn from `known_pmfs_checkpoint` (tests/known_weights.py): its renderer paints
+a face of random convolutions, never the true one, so the prediction and error panels show
+something on any CPU.
+"""
 
 from __future__ import annotations
 
@@ -105,10 +110,10 @@ def test_compose_grid_layout_and_panels() -> None:
 
 
 def test_ablation_figure_png(
-    tiny_pmfs_checkpoint: Path, tiny_synth_root: Path, tmp_path: Path
+    known_pmfs_checkpoint: Path, tiny_synth_root: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "ablation.png"
-    runs = [f"full={tiny_pmfs_checkpoint}", f"copy={tiny_pmfs_checkpoint}"]
+    runs = [f"full={known_pmfs_checkpoint}", f"copy={known_pmfs_checkpoint}"]
     args = ["ablation", "--runs", *runs, "--data", str(tiny_synth_root), "--out", str(out)]
     assert main([*args, "--max-frames", str(MAX_FRAMES), "--device", "cpu"]) == 0
     figure = np.asarray(Image.open(out).convert("RGB"))
@@ -130,10 +135,10 @@ def test_ablation_figure_png(
 
 
 def test_emotion_figure_png(
-    tiny_pmfs_checkpoint: Path, tiny_synth_root: Path, tmp_path: Path
+    known_pmfs_checkpoint: Path, tiny_synth_root: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "emotions.png"
-    args = ["emotions", "--checkpoint", str(tiny_pmfs_checkpoint), "--out", str(out)]
+    args = ["emotions", "--checkpoint", str(known_pmfs_checkpoint), "--out", str(out)]
     args += ["--data", str(tiny_synth_root), "--frames", "2", "--max-frames", str(MAX_FRAMES)]
     assert main([*args, "--truth", "--device", "cpu"]) == 0
     cache = Cache(tiny_synth_root)
