@@ -8,8 +8,10 @@ clip (`encode_references`), never per frame.
 With `warping=True` a dense-flow estimator gives each reference k a flow field F_k (normalized
 offsets, `grid_sample(align_corners=False)` units) and a confidence logit: coarse at the deepest
 level, refined one level up. Reference features at every level and the full-resolution
-reference images are warped by F_k and merged with softmax-over-K confidence. Both heads start
-at zero (identity warp, uniform confidence). With `warping=False` no flow module exists; a
+reference images are warped by F_k (`pmfs.networks.warping`) and merged with softmax-over-K
+confidence. Both heads start at zero: uniform confidence, and F_k equal to the landmark flow
+(`pmfs.networks.landmark_flow`, when `forward` gets the landmarks; else identity), so the
+network learns the residual of an analytic warp. With `warping=False` no flow module exists; a
 confidence head alone merges the unwarped reference features.
 
 The decoder fuses the target features with the merged reference features at every level (skip
@@ -31,7 +33,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from pmfs.landmarks import TEMPLATE
 from pmfs.networks.landmark_flow import landmark_flow
+from pmfs.networks.warping import merge, warp
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -128,53 +132,6 @@ class MotionHead(nn.Module):
         )  # (B, K, hidden, h, w)
         out = self.head(self.body(hidden.flatten(0, 1)))  # (B·K, out, h, w)
         return out.unflatten(0, (B, K))
-
-
-def identity_grid(height: int, width: int, like: Tensor) -> Tensor:
-    """(1, H, W, 2) pixel-centre coordinates `(x, y)` in [-1, 1] (align_corners=False)."""
-    ys = (torch.arange(height, device=like.device, dtype=like.dtype) * 2 + 1) / height - 1
-    xs = (torch.arange(width, device=like.device, dtype=like.dtype) * 2 + 1) / width - 1
-    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([grid_x, grid_y], dim=-1)[None]
-
-
-def warp(source: Tensor, flow: Tensor) -> Tensor:
-    """Backward-warp `source` by a flow of normalized offsets.
-
-    Output pixel p samples `source` at p + flow(p), in `grid_sample(align_corners=False)`
-    coordinates (`(x, y)`, [-1, 1] spans the image's outer pixel edges), border padding. The flow
-    is resized bilinearly to the source's resolution (normalized offsets are resolution-free).
-
-    Args:
-        source: (B, K, C, H, W).
-        flow: (B, K, 2, h, w) offsets `(dx, dy)`.
-
-    Returns:
-        (B, K, C, H, W) warped source.
-    """
-    B, K, C, H, W = source.shape
-    flow = flow.flatten(0, 1)  # (B·K, 2, h, w)
-    if flow.shape[-2:] != (H, W):
-        flow = F.interpolate(flow, size=(H, W), mode="bilinear", align_corners=False)
-    grid = identity_grid(H, W, flow) + flow.permute(0, 2, 3, 1)  # (B·K, H, W, 2)
-    warped = F.grid_sample(
-        source.reshape(B * K, C, H, W),
-        grid,
-        mode="bilinear",
-        padding_mode="border",
-        align_corners=False,
-    )
-    return warped.view(B, K, C, H, W)
-
-
-def merge(values: Tensor, logits: Tensor) -> Tensor:
-    """Softmax-over-K weighted sum: (B, K, C, H, W), (B, K, 1, h, w) logits → (B, C, H, W)."""
-    H, W = values.shape[-2:]
-    if logits.shape[-2:] != (H, W):
-        logits = F.interpolate(
-            logits.flatten(0, 1), size=(H, W), mode="bilinear", align_corners=False
-        ).unflatten(0, logits.shape[:2])
-    return (values * logits.softmax(dim=1)).sum(dim=1)
 
 
 @dataclass
@@ -437,7 +394,8 @@ class FaceRendererNet(nn.Module):
 def renderer_flops(
     net: FaceRendererNet, size: int = 256, k: int = 3, t: int | None = None
 ) -> dict[str, int]:
-    """FLOPs of one frame (batch 1), counted by `torch.utils.flop_counter.FlopCounterMode`.
+    """FLOPs of one frame (batch 1), counted by `torch.utils.flop_counter.FlopCounterMode`,
+    the landmark flow included (template landmarks).
 
     Args:
         net: the renderer (its device is used).
@@ -457,11 +415,12 @@ def renderer_flops(
     ref_sketches = torch.rand(1, k, net.sketch_channels, size, size, device=device)
     sketches = torch.rand(1, t, net.sketch_channels, size, size, device=device)
     target = torch.rand(1, 3, size, size, device=device)
+    face = torch.from_numpy(TEMPLATE.copy()).to(device)[None]  # (1, 68, 2)
     with torch.no_grad():
         with FlopCounterMode(display=False) as encode:
-            refs = net.encode_references(frames, ref_sketches)
+            refs = net.encode_references(frames, ref_sketches, face.expand(k, 68, 2)[None])
         with FlopCounterMode(display=False) as forward:
-            net(sketches, target, refs)
+            net(sketches, target, refs, face)
     return {
         "forward": forward.get_total_flops(),
         "encode_references": encode.get_total_flops(),
