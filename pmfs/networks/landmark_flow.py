@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from pmfs.networks.warping import identity_grid
+
 __all__ = ["landmark_flow"]
 
 
@@ -42,9 +44,7 @@ def landmark_flow(target: Tensor, refs: Tensor, size: int, sigma: float = 0.06) 
             f"need target (B, N, 2) and refs (B, K, N, 2), got {tuple(target.shape)} and "
             f"{tuple(refs.shape)}"
         )
-    centres = (torch.arange(size, device=target.device, dtype=target.dtype) * 2 + 1) / size - 1
-    grid_y, grid_x = torch.meshgrid(centres, centres, indexing="ij")
-    pixels = torch.stack([grid_x, grid_y], dim=-1).reshape(-1, 2)  # (P, 2), P = size²
+    pixels = identity_grid(size, size, target).reshape(-1, 2)  # (P, 2), P = size²
     distance = torch.cdist(pixels[None], target)  # (B, P, N)
     weights = (-(distance**2) / (2 * sigma**2)).softmax(dim=-1)  # (B, P, N)
     displacement = refs - target[:, None]  # (B, K, N, 2)

@@ -8,6 +8,7 @@ from pmfs.stages.common import (
     landmark_metrics,
     place_content,
 )
+from pmfs.stages.curriculum import Curriculum, Ramp
 from pmfs.stages.face_renderer import (
     DiscriminatorConfig,
     FaceRenderer,
@@ -15,7 +16,7 @@ from pmfs.stages.face_renderer import (
     RendererOutput,
 )
 from pmfs.stages.mouth_to_face import MouthToFace
-from pmfs.stages.system import PMFS, Curriculum, Ramp, StageCheckpoints
+from pmfs.stages.system import PMFS, StageCheckpoints
 
 __all__ = [
     "PMFS",
