@@ -25,10 +25,9 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
-from pmfs.batch import Batch
+from pmfs.batch import Background, Batch
 from pmfs.data.cache import Cache, CacheNotFoundError, ClipRecord
 from pmfs.data.dataset import (
-    Background,
     Collate,
     EpochSampler,
     ReferenceSource,

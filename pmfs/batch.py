@@ -1,10 +1,15 @@
-"""The batch contract (DESIGN §2): every loader yields it, every stage reads from it."""
+"""The batch contract (DESIGN §2): every loader yields it, every stage reads from it.
+
+Also the labels and names every layer shares (emotions, levels, splits, background handling).
+This module imports no torch at run time, so commands can build their `--help` from it.
+"""
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import TYPE_CHECKING, Literal, TypedDict
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 EMOTIONS: tuple[str, ...] = (
     "angry",
@@ -20,6 +25,12 @@ EMOTIONS: tuple[str, ...] = (
 
 LEVELS: tuple[int, ...] = (1, 2, 3)
 """MEAD intensity levels (neutral has level 1 only); a batch's `level` is `level - 1`."""
+
+Split = Literal["train", "val", "test"]
+"""A dataset split: held-out clips of training speakers are "val", held-out speakers "test"."""
+
+Background = Literal["keep", "remove"]
+"""Background handling: "remove" composites frames on white with their foreground masks."""
 
 
 class Batch(TypedDict, total=False):

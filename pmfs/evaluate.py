@@ -40,7 +40,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
+
+from pmfs.batch import Split
 
 if TYPE_CHECKING:
     from lightning.pytorch import LightningModule
@@ -55,7 +57,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Split = Literal["train", "val", "test"]
 Score = tuple[float, float]
 """A clip's value of a metric and its weight (frames, or 1 for per-clip metrics)."""
 PathScores = dict[str, dict[str, Score]]

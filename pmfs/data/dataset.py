@@ -37,14 +37,13 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler, default_collate, get_worker_info
 
 from pmfs.audio import mel_window
-from pmfs.batch import EMOTIONS, LEVELS, Batch
+from pmfs.batch import EMOTIONS, LEVELS, Background, Batch
 from pmfs.data.cache import Cache, ClipReader, ClipRecord
 from pmfs.landmarks import mouth_opening, pixels_to_normalized
 
 log = logging.getLogger(__name__)
 
 ReferenceSource = Literal["driven", "random", "spread"]
-Background = Literal["keep", "remove"]
 Sample = dict[str, Any]
 
 

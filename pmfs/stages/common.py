@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torchmetrics import MetricCollection
 
-from pmfs.batch import Batch
+from pmfs.batch import Batch, Split
 from pmfs.landmarks import CONTENT_INDICES, from_canonical, to_canonical
 from pmfs.metrics import FaceLMD, MouthLMD, VelocityLMD
 
@@ -117,7 +117,6 @@ def save_config(module: LightningModule, objects: list[str]) -> None:
     module.save_hyperparameters(ignore=None if given is not None else objects, frame=frame)
 
 
-Split = Literal["train", "val", "test"]
 NonFinite = Literal["raise", "skip"]
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from lightning.pytorch import LightningModule
@@ -26,7 +25,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from data_modules.talking_face import TalkingFaceDataModule
-from pmfs.batch import Batch
+from pmfs.batch import Background, Batch, Split
 from pmfs.clip import ClipInputs, ClipOutput
 from pmfs.landmarks import mouth_box, mouth_box_mask, render_sketch
 from pmfs.losses.gan import (
@@ -40,9 +39,7 @@ from pmfs.masks import TargetMask, face_hull_mask, target_mask
 from pmfs.metrics.image import image_metrics
 from pmfs.networks.discriminator import MultiScalePatchDiscriminator
 from pmfs.networks.face_renderer import FaceRendererNet, ReferenceFeatures, RendererNetOutput
-from pmfs.stages.common import NonFinite, Split, check_finite, clip_window_index, save_config
-
-Background = Literal["keep", "remove"]
+from pmfs.stages.common import NonFinite, check_finite, clip_window_index, save_config
 
 
 @contextmanager
