@@ -18,37 +18,26 @@ continues with the same batches); on the evaluation loaders Lightning puts its o
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Literal
 
 import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
-from pmfs.batch import Background, Batch
-from pmfs.data.cache import Cache, CacheNotFoundError, ClipRecord
-from pmfs.data.dataset import (
-    Collate,
-    EpochSampler,
-    ReferenceSource,
-    SampleSpec,
+from pmfs.batch import Background, Batch, DatasetName
+from pmfs.data.cache import Cache, ClipRecord
+from pmfs.data.collate import Collate, images_to_float
+from pmfs.data.dataset import EpochSampler, SampleSpec, TalkingFaceDataset
+from pmfs.data.references import ReferenceSource
+from pmfs.data.splits import (
     Splits,
-    TalkingFaceDataset,
-    images_to_float,
-    split_clips,
+    check_dataset,
+    check_image_size,
+    dataset_splits,
+    open_dataset_cache,
 )
 
 log = logging.getLogger(__name__)
-
-DatasetName = Literal["mead", "cremad", "synthetic"]
-
-MEAD_TEST_SPEAKERS: tuple[str, ...] = ("M003", "M030", "W024")
-
-BUILD_COMMANDS: dict[str, str] = {
-    "synthetic": "pmfs data synth --out {root}",
-    "mead": "pmfs data preprocess mead --root <MEAD download> --out {root}",
-    "cremad": "pmfs data preprocess cremad --root <CREMA-D download> --out {root}",
-}
 
 
 class TalkingFaceDataModule(LightningDataModule):
@@ -80,7 +69,7 @@ class TalkingFaceDataModule(LightningDataModule):
         images_on_device: workers send uint8 images (4× less to move between processes) and
             `on_after_batch_transfer` makes them float32 [0, 1] on the device, so the model
             still sees the batch contract; iterating the loaders yourself then gives uint8
-            images (finish them with `pmfs.data.dataset.images_to_float`).
+            images (finish them with `pmfs.data.collate.images_to_float`).
     """
 
     def __init__(
@@ -108,8 +97,7 @@ class TalkingFaceDataModule(LightningDataModule):
         images_on_device: bool = False,
     ) -> None:
         super().__init__()
-        if dataset not in BUILD_COMMANDS:
-            raise ValueError(f"dataset must be one of {sorted(BUILD_COMMANDS)}, got {dataset!r}")
+        check_dataset(dataset)
         if batch_size < 1 or num_workers < 0:
             raise ValueError(
                 f"need batch_size >= 1 and num_workers >= 0, got {batch_size}, {num_workers}"
@@ -151,39 +139,8 @@ class TalkingFaceDataModule(LightningDataModule):
     def open_cache(self) -> Cache:
         """Open the cache; a missing one names the command that builds it for this dataset."""
         if self.cache is None:
-            try:
-                cache = Cache(Path(self.root))
-            except CacheNotFoundError as err:
-                command = BUILD_COMMANDS[self.dataset].format(root=self.root)
-                raise CacheNotFoundError(
-                    f"no {self.dataset} cache at {self.root} (cache.json missing); "
-                    f"build it with `{command}`"
-                ) from err
-            if cache.dataset != self.dataset:
-                raise ValueError(
-                    f"{self.root} holds a {cache.dataset!r} cache but dataset={self.dataset!r}; "
-                    f"set dataset: {cache.dataset} or point root at a {self.dataset} cache"
-                )
-            self.cache = cache
+            self.cache = open_dataset_cache(self.root, self.dataset)
         return self.cache
-
-    def resolved_test_speakers(self, cache: Cache) -> list[str] | None:
-        """The held-out speakers for this dataset (None: everything is test, CREMA-D)."""
-        if self.dataset == "cremad":
-            if self.test_speakers is not None:
-                log.warning("CREMA-D is test-only: test_speakers=%s is ignored", self.test_speakers)
-            return None
-        if self.test_speakers is not None:
-            return list(self.test_speakers)
-        if self.dataset == "mead":
-            return list(MEAD_TEST_SPEAKERS)
-        speakers = cache.extra.get("test_speakers")
-        if not speakers:
-            raise ValueError(
-                f"the synthetic cache at {self.root} names no test speakers "
-                f"(cache.json extra.test_speakers); pass test_speakers: [...]"
-            )
-        return [str(s) for s in speakers]
 
     def setup(self, stage: str | None = None) -> None:
         """Split the clips and build the datasets the stage needs ("fit", "validate", "test")."""
@@ -191,29 +148,17 @@ class TalkingFaceDataModule(LightningDataModule):
         if self.dataset == "cremad" and stage in ("fit", "validate"):
             raise ValueError(self._empty_message("train" if stage == "fit" else "val"))
         if self.splits is None:
-            test_speakers = self.resolved_test_speakers(cache)
-            self.splits = split_clips(cache.clips(), test_speakers, self.val_fraction, self.seed)
-            self._log_splits(test_speakers, {r.speaker for r in cache.clips()})
+            self.splits = dataset_splits(
+                cache, self.dataset, self.test_speakers, self.val_fraction, self.seed, self.root
+            )
         if stage in (None, "fit") and self.train_set is None:
             self.train_set = self._dataset(self.splits.train, "train")
         if stage in (None, "fit", "validate") and self.val_set is None:
             self.val_set = self._dataset(self.splits.val, "val")
         if stage in (None, "test", "predict") and self.test_set is None:
             self.test_set = self._dataset(self.splits.test, "test")
-        if not self.spec.landmarks_only:
-            self._check_image_size(cache)
-
-    def _check_image_size(self, cache: Cache) -> None:
-        """`image_size` larger than the cache's crops is an error before any training starts."""
-        clips = cache.clips()
-        if clips:
-            reader = cache.open(clips[0].clip)
-            if self.spec.image_size > reader.size:
-                raise ValueError(
-                    f"image_size={self.spec.image_size} is larger than the {reader.size}² crops "
-                    f"of the cache at {self.root}; use image_size <= {reader.size} or rebuild "
-                    f"the cache at a larger size"
-                )
+        if not self.spec.landmarks_only:  # an error before any training starts
+            check_image_size(cache, self.spec.image_size, self.root)
 
     def _dataset(
         self, clips: list[ClipRecord], split: Literal["train", "val", "test"]
@@ -235,20 +180,6 @@ class TalkingFaceDataModule(LightningDataModule):
             reference_clips=references,
             seed=self.seed,
             max_open_clips=self.max_open_clips,
-        )
-
-    def _log_splits(self, test_speakers: list[str] | None, present: set[str]) -> None:
-        assert self.splits is not None
-        missing = sorted(set(test_speakers or ()) - present)
-        if missing:
-            log.warning("test speakers %s are not in the cache at %s", missing, self.root)
-        log.info(
-            "%s splits: %d train / %d val / %d test clips (test speakers: %s)",
-            self.dataset,
-            len(self.splits.train),
-            len(self.splits.val),
-            len(self.splits.test),
-            "all" if test_speakers is None else ", ".join(test_speakers),
         )
 
     def teardown(self, stage: str | None = None) -> None:

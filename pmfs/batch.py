@@ -6,31 +6,34 @@ This module imports no torch at run time, so commands can build their `--help` f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, TypedDict
+from typing import TYPE_CHECKING, Literal, TypedDict, get_args
 
 if TYPE_CHECKING:
     import torch
 
-EMOTIONS: tuple[str, ...] = (
-    "angry",
-    "contempt",
-    "disgusted",
-    "fear",
-    "happy",
-    "neutral",
-    "sad",
-    "surprised",
-)
+Emotion = Literal["angry", "contempt", "disgusted", "fear", "happy", "neutral", "sad", "surprised"]
+"""MEAD's eight emotions, by name."""
+
+EMOTIONS: tuple[str, ...] = get_args(Emotion)
 """MEAD's eight emotions; a batch's `emotion` is an index into this tuple."""
 
-LEVELS: tuple[int, ...] = (1, 2, 3)
-"""MEAD intensity levels (neutral has level 1 only); a batch's `level` is `level - 1`."""
+Level = Literal[1, 2, 3]
+"""MEAD's intensity levels (neutral has level 1 only)."""
+
+LEVELS: tuple[int, ...] = get_args(Level)
+"""MEAD intensity levels; a batch's `level` is `level - 1`."""
 
 Split = Literal["train", "val", "test"]
 """A dataset split: held-out clips of training speakers are "val", held-out speakers "test"."""
 
 Background = Literal["keep", "remove"]
 """Background handling: "remove" composites frames on white with their foreground masks."""
+
+DatasetName = Literal["mead", "cremad", "synthetic"]
+"""The datasets a cache can hold (CREMA-D is test-only, zero-shot)."""
+
+MEAD_TEST_SPEAKERS: tuple[str, ...] = ("M003", "M030", "W024")
+"""MEAD's held-out test speakers, never trained on."""
 
 
 class Batch(TypedDict, total=False):

@@ -1,6 +1,6 @@
 """The `pmfs` command: LightningCLI sub-commands plus the framework's own tools.
 
-`pmfs fit|validate|test|predict` are LightningCLI (see `pmfs.lightning_cli`); every other
+`pmfs fit|validate|test|predict` are LightningCLI (see `pmfs.commands.lightning`); every other
 sub-command lives in its own module and is imported only when it runs, so `pmfs --help` stays
 fast (no torch, lightning or librosa import).
 """
@@ -40,17 +40,22 @@ _LIGHTNING_HELP = {
 
 # Tools, in the order `pmfs --help` shows them. Each entry exists only once its module is built.
 COMMANDS: dict[str, Command] = {
-    "data": Command("pmfs.data.cli:main", "datasets: synth, preprocess (MEAD/CREMA-D), sheet"),
+    "data": Command("pmfs.commands.data:main", "datasets: synth, preprocess (MEAD/CREMA-D), sheet"),
     "infer": Command(
-        "pmfs.infer:main", "audio + a face video or image -> talking-face mp4: pmfs infer --ckpt"
+        "pmfs.commands.infer:main",
+        "audio + a face video or image -> talking-face mp4: pmfs infer --ckpt",
     ),
     "evaluate": Command(
-        "pmfs.evaluate:main", "metrics of a checkpoint on a split, per emotion and level"
+        "pmfs.commands.evaluate:main", "metrics of a checkpoint on a split, per emotion and level"
     ),
-    "figure": Command("pmfs.figures:main", "the paper's figures: ablation rows, emotions"),
-    "sweep": Command("pmfs.sweep:main", "run a W&B sweep file's grid here: pmfs sweep FILE"),
-    "bench": Command("pmfs.bench:main", "speed table of DESIGN §6: loader, train, infer"),
-    "demo": Command("pmfs.demo:main", "the README's main job on the built-in synthetic data"),
+    "figure": Command("pmfs.commands.figure:main", "the paper's figures: ablation rows, emotions"),
+    "sweep": Command(
+        "pmfs.commands.sweep:main", "run a W&B sweep file's grid here: pmfs sweep FILE"
+    ),
+    "bench": Command("pmfs.commands.bench:main", "speed table of DESIGN §6: loader, train, infer"),
+    "demo": Command(
+        "pmfs.commands.demo:main", "the README's main job on the built-in synthetic data"
+    ),
 }
 
 
@@ -83,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     command, rest = args[0], args[1:]
     if command in LIGHTNING_SUBCOMMANDS:
-        from pmfs.lightning_cli import run_lightning_cli
+        from pmfs.commands.lightning import run_lightning_cli
 
         run_lightning_cli(None if from_sys_argv else args)
         return 0

@@ -3,7 +3,7 @@
 A training batch holds T-frame windows of random frames; media, `pmfs evaluate` and `pmfs infer`
 run a model over *every* frame of one clip instead. `ClipInputs` is that clip, already cropped and
 at the model's image size; `FaceRenderer.generate_clip` and `PMFS.generate_clip` turn it into a
-`ClipOutput`. `clip_inputs_from_cache` builds one from a cache clip.
+`ClipOutput`. `pmfs.data.clips.clip_inputs_from_cache` builds one from a cache clip.
 """
 
 from __future__ import annotations
@@ -13,11 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
-
-from pmfs.audio import mel_windows
-from pmfs.batch import EMOTIONS, LEVELS
-from pmfs.data.cache import ClipReader
-from pmfs.landmarks import mouth_opening, pixels_to_normalized
 
 
 @dataclass
@@ -110,71 +105,3 @@ class ClipOutput:
     frames: Tensor
     landmarks: Tensor
     sketches: Tensor
-
-
-def spread_reference_indices(openings: np.ndarray, count: int) -> np.ndarray:
-    """`count` frames spread over the range of mouth opening (closed … widest), sorted.
-
-    Args:
-        openings: (N,) mouth opening of each frame.
-        count: K.
-
-    Returns:
-        (K,) int64 frame indices (repeats only when the clip has fewer than K frames).
-    """
-    order = np.argsort(openings, kind="stable")
-    picks = np.linspace(0, len(order) - 1, count).round().astype(np.int64)
-    return np.sort(order[picks])
-
-
-def clip_inputs_from_cache(
-    reader: ClipReader,
-    size: int,
-    num_references: int = 3,
-    max_frames: int | None = None,
-    background: str = "keep",
-) -> ClipInputs:
-    """The `ClipInputs` of one cache clip, references spread over its mouth openings.
-
-    Args:
-        reader: an open cache clip (`Cache.open`).
-        size: image size of the model (≤ the cache's crop size).
-        num_references: K.
-        max_frames: keep the first frames only (None: all).
-        background: "remove" multiplies every frame by its mask and fills with white, as the
-            loaders do for models trained that way.
-
-    Returns:
-        The clip's inputs (CPU tensors) with its labels and audio.
-    """
-    n = reader.num_frames if max_frames is None else min(max_frames, reader.num_frames)
-    landmarks_px = reader.landmarks[:n]
-    refs = spread_reference_indices(mouth_opening(reader.landmarks), num_references)
-    frames = _frames(reader, range(n), size, background)
-    ref_frames = _frames(reader, refs.tolist(), size, background)
-    record = reader.meta.get("record", {})
-    emotion = EMOTIONS.index(record["emotion"]) if record.get("emotion") in EMOTIONS else None
-    level = LEVELS.index(record["level"]) if record.get("level") in LEVELS else None
-    return ClipInputs(
-        mel=torch.from_numpy(mel_windows(reader.mel)[:n]).float(),
-        frames=frames,
-        landmarks=torch.from_numpy(pixels_to_normalized(landmarks_px, reader.size)).float(),
-        ref_frames=ref_frames,
-        ref_landmarks=torch.from_numpy(
-            pixels_to_normalized(reader.landmarks[refs], reader.size)
-        ).float(),
-        emotion=emotion,
-        level=level,
-        audio=reader.audio[: n * 640],
-    )
-
-
-def _frames(reader: ClipReader, indices: range | list[int], size: int, background: str) -> Tensor:
-    """(n, 3, size, size) float32 [0, 1] frames, white outside the mask when asked."""
-    images = torch.from_numpy(np.stack([reader.frame(i, size) for i in indices]))
-    frames = images.permute(0, 3, 1, 2).float() / 255.0
-    if background == "remove":
-        masks = torch.from_numpy(np.stack([reader.mask(i, size) for i in indices])).float()
-        masks = masks.reshape(len(masks), 1, size, size) / 255.0
-        frames = 1.0 - masks * (1.0 - frames)
-    return frames

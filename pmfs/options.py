@@ -44,6 +44,8 @@ def option(
     minimum: float | None = None,
     above: float | None = None,
     metavar: str | None = None,
+    repeat: bool = False,
+    negatable: bool = False,
 ) -> Any:
     """A dataclass field that is also a command-line option.
 
@@ -57,6 +59,9 @@ def option(
         minimum: smallest accepted value (inclusive), checked by `options_from_args`.
         above: values must be strictly greater than this.
         metavar: the placeholder shown in `--help`.
+        repeat: a `tuple[X, ...]` field given as one flag per value (`--x a --x b`) instead of
+            several values after one flag.
+        negatable: a bool field with both `--x` and `--no-x`.
 
     Returns:
         A `dataclasses.field` with the option's metadata.
@@ -69,6 +74,8 @@ def option(
         "minimum": minimum,
         "above": above,
         "metavar": metavar,
+        "repeat": repeat,
+        "negatable": negatable,
     }
     if isinstance(default, list | dict | set):
         raise TypeError("mutable defaults: use a tuple")
@@ -91,7 +98,7 @@ def flag_of(field: dataclasses.Field[Any]) -> str:
     if meta.get("flag"):
         return str(meta["flag"])
     name = field.name.replace("_", "-")
-    if field.default is True:
+    if field.default is True and not meta.get("negatable"):
         return f"--no-{name}"
     return f"--{name}"
 
@@ -128,13 +135,20 @@ def add_options(
             if required:
                 raise TypeError(f"{cls.__name__}.{field.name}: a bool option needs a default")
             kwargs["action"] = "store_false" if field.default else "store_true"
+            if meta.get("negatable"):
+                kwargs["action"] = argparse.BooleanOptionalAction
+            # a switch shows no "(default: …)": the flag's name says what it does
+            kwargs["default"] = argparse.SUPPRESS
         else:
             if get_origin(hint) is Literal:
                 kwargs["choices"] = get_args(hint)
                 kwargs["type"] = type(get_args(hint)[0])
             elif get_origin(hint) is tuple:
                 inner = get_args(hint)[0]
-                kwargs["nargs"] = "+"
+                if meta.get("repeat"):
+                    kwargs["action"] = "append"
+                else:
+                    kwargs["nargs"] = "+"
                 if get_origin(inner) is Literal:
                     kwargs["choices"] = get_args(inner)
                     inner = type(get_args(inner)[0])
@@ -147,6 +161,9 @@ def add_options(
                 kwargs["metavar"] = meta["metavar"]
             if not required:
                 kwargs["default"] = field.default
+                if kwargs.get("action") == "append":  # argparse appends to a copy of a list
+                    default: Any = field.default
+                    kwargs["default"] = None if default is None else list(default)
             elif not meta["positional"]:
                 kwargs["required"] = True
             if optional and required:
@@ -179,7 +196,7 @@ def options_from_args(cls: type[T], args: argparse.Namespace, **overrides: Any) 
     for field in _option_fields(cls):
         if field.name in overrides:
             continue
-        value = getattr(args, field.name)
+        value = getattr(args, field.name, field.default)  # a switch left off is absent
         if isinstance(value, list):
             value = tuple(value)
         check_bounds(field, value)

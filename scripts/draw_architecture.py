@@ -2,186 +2,41 @@
 
     python scripts/draw_architecture.py [--out docs/images/architecture.png]
 
-Drawn with Pillow only (matplotlib is not a dependency of the project) and Pillow's bundled font
-(`ImageFont.load_default(size=...)`), so the picture does not depend on the fonts of the machine;
-nothing is random, so two runs with the same Pillow write the same pixels. The canvas size is
-fixed (`SIZE`). `tests/test_docs.py` redraws it and compares with the committed PNG. The
-curriculum plot uses the ramps of `experiments/full.yaml` (`CURRICULUM`); edit both together.
+Drawn with the primitives of `scripts/diagram.py` (Pillow and its bundled font; nothing random),
+so two runs with the same Pillow write the same pixels. The canvas size is fixed (`SIZE`).
+`tests/test_docs.py` redraws it and compares with the committed PNG. The curriculum plot
+(`scripts/curriculum_plot.py`) reads its ramps from `experiments/full.yaml`; redraw after
+changing them.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import logging
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from curriculum_plot import draw_ramps, read_curriculum
+from diagram import (
+    BATCH,
+    BATCH_EDGE,
+    CURR,
+    CURR2,
+    DATA_EDGE,
+    GREY,
+    NOTE,
+    PART,
+    STAGE,
+    STAGE_EDGE,
+    Box,
+    Canvas,
+)
 
 log = logging.getLogger(__name__)
 
 SIZE = (1800, 1370)  # (width, height) in pixels
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "images" / "architecture.png"
-
-# (start batch, end batch, final share) of experiments/full.yaml's `curriculum`
-CURRICULUM = {
-    "stage 2 input: stage-1 content": (2000, 20000, 0.5),
-    "stage 3 input: stage-2 landmarks": (5000, 40000, 0.5),
-}
-
-Point = tuple[float, float]
-Color = tuple[int, int, int]
-
-INK: Color = (33, 37, 41)
-GREY: Color = (85, 90, 96)
-DATA: Color = (231, 240, 250)
-DATA_EDGE: Color = (60, 110, 170)
-BATCH: Color = (255, 244, 214)
-BATCH_EDGE: Color = (190, 140, 20)
-STAGE: Color = (226, 244, 230)
-STAGE_EDGE: Color = (40, 130, 70)
-PART: Color = (248, 252, 248)
-CURR: Color = (200, 60, 40)
-CURR2: Color = (120, 60, 170)
-NOTE: Color = (245, 245, 245)
-
-
-def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """Pillow's bundled font at `size` pixels (the same on every machine with this Pillow)."""
-    return ImageFont.load_default(size=size)
-
-
-@dataclass(frozen=True)
-class Box:
-    """A rounded box; `x, y` is its top-left corner, all in pixels."""
-
-    x: float
-    y: float
-    w: float
-    h: float
-
-    @property
-    def top(self) -> Point:
-        """Centre of the top edge."""
-        return (self.x + self.w / 2, self.y)
-
-    @property
-    def bottom(self) -> Point:
-        """Centre of the bottom edge."""
-        return (self.x + self.w / 2, self.y + self.h)
-
-    @property
-    def left(self) -> Point:
-        """Centre of the left edge."""
-        return (self.x, self.y + self.h / 2)
-
-    @property
-    def right(self) -> Point:
-        """Centre of the right edge."""
-        return (self.x + self.w, self.y + self.h / 2)
-
-
-class Canvas:
-    """A white image with the few drawing primitives the diagram needs."""
-
-    def __init__(self, size: tuple[int, int]) -> None:
-        self.image = Image.new("RGB", size, (255, 255, 255))
-        self.draw = ImageDraw.Draw(self.image)
-
-    def text(
-        self, xy: Point, text: str, size: int = 17, color: Color = INK, anchor: str = "la"
-    ) -> None:
-        """Write one line of text; `anchor` is Pillow's (e.g. "mm" centres it on `xy`)."""
-        self.draw.text(xy, text, fill=color, font=font(size), anchor=anchor)
-
-    def box(
-        self,
-        box: Box,
-        title: str,
-        lines: Sequence[str] = (),
-        fill: Color = DATA,
-        edge: Color = DATA_EDGE,
-        title_size: int = 20,
-        size: int = 16,
-        dashed: bool = False,
-    ) -> None:
-        """A rounded box with a bold-ish title and left-aligned lines under it."""
-        rect = (box.x, box.y, box.x + box.w, box.y + box.h)
-        self.draw.rounded_rectangle(
-            rect, radius=10, fill=fill, outline=None if dashed else edge, width=2
-        )
-        if dashed:
-            corners = [
-                (box.x, box.y),
-                (box.x + box.w, box.y),
-                (box.x + box.w, box.y + box.h),
-                (box.x, box.y + box.h),
-                (box.x, box.y),
-            ]
-            self.dashed(corners, edge, width=2)
-        self.draw.text(
-            (box.x + 12, box.y + 8),
-            title,
-            fill=edge,
-            font=font(title_size),
-            stroke_width=1,
-            stroke_fill=edge,
-        )
-        y = box.y + 14 + title_size
-        for line in lines:
-            self.text((box.x + 12, y), line, size=size)
-            y += size + 5
-
-    def dashed(self, points: Sequence[Point], color: Color, width: int = 2, dash: int = 9) -> None:
-        """A dashed polyline through `points`."""
-        for (x0, y0), (x1, y1) in itertools.pairwise(points):
-            length = math.hypot(x1 - x0, y1 - y0)
-            steps = max(int(length // dash), 1)
-            for i in range(0, steps, 2):
-                a, b = i / steps, min((i + 1) / steps, 1.0)
-                self.draw.line(
-                    [
-                        (x0 + a * (x1 - x0), y0 + a * (y1 - y0)),
-                        (x0 + b * (x1 - x0), y0 + b * (y1 - y0)),
-                    ],
-                    fill=color,
-                    width=width,
-                )
-
-    def arrow(
-        self,
-        points: Sequence[Point],
-        color: Color = INK,
-        width: int = 3,
-        dashed: bool = False,
-        head: float = 13.0,
-    ) -> None:
-        """A polyline through `points` with an arrowhead at the last point."""
-        if dashed:
-            self.dashed(points, color, width)
-        else:
-            self.draw.line(list(points), fill=color, width=width, joint="curve")
-        (x0, y0), (x1, y1) = points[-2], points[-1]
-        angle = math.atan2(y1 - y0, x1 - x0)
-        wing = [
-            (x1 - head * math.cos(angle - s * 0.45), y1 - head * math.sin(angle - s * 0.45))
-            for s in (1, -1)
-        ]
-        self.draw.polygon([(x1, y1), *wing], fill=color)
-
-    def circle(self, centre: Point, radius: float, label: str, color: Color) -> None:
-        """A labelled circle (the scheduled-sampling switches)."""
-        x, y = centre
-        self.draw.ellipse(
-            (x - radius, y - radius, x + radius, y + radius),
-            fill=(255, 255, 255),
-            outline=color,
-            width=3,
-        )
-        self.text(centre, label, size=17, color=color, anchor="mm")
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO / "docs" / "images" / "architecture.png"
 
 
 def draw_data(c: Canvas) -> Box:
@@ -297,10 +152,16 @@ def draw_bus(c: Canvas, batch: Box, drops: Sequence[tuple[float, float, str]]) -
         c.text((x + 8, y + 6), label, size=15, color=BATCH_EDGE)
 
 
+def stage(c: Canvas, box: Box, title: str, lines: Sequence[str]) -> None:
+    """The box of a landmark stage."""
+    c.box(box, title, lines, fill=STAGE, edge=STAGE_EDGE, title_size=22, size=17)
+
+
 def draw_stages(c: Canvas) -> tuple[Box, Box, Box]:
     """Row 2: AudioToMouth -> MouthToFace -> FaceRenderer with the scheduled-sampling switches."""
     s1 = Box(30, 480, 420, 300)
-    c.box(
+    stage(
+        c,
         s1,
         "1  AudioToMouth",
         [
@@ -314,13 +175,10 @@ def draw_stages(c: Canvas) -> tuple[Box, Box, Box]:
             "     lips 48-67 + lower jaw 3-13",
             "loss: L1 + velocity",
         ],
-        fill=STAGE,
-        edge=STAGE_EDGE,
-        title_size=22,
-        size=17,
     )
     s2 = Box(545, 480, 420, 300)
-    c.box(
+    stage(
+        c,
         s2,
         "2  MouthToFace",
         [
@@ -334,10 +192,6 @@ def draw_stages(c: Canvas) -> tuple[Box, Box, Box]:
             "     in target-image coordinates",
             "loss: L1 + velocity",
         ],
-        fill=STAGE,
-        edge=STAGE_EDGE,
-        title_size=22,
-        size=17,
     )
     s3 = Box(1060, 440, 710, 480)
     c.box(s3, "3  FaceRenderer", [], fill=STAGE, edge=STAGE_EDGE, title_size=22)
@@ -345,39 +199,20 @@ def draw_stages(c: Canvas) -> tuple[Box, Box, Box]:
     return s1, s2, s3
 
 
+def part(c: Canvas, box: Box, title: str, lines: Sequence[str]) -> None:
+    """A part inside stage 3's box."""
+    c.box(box, title, lines, fill=PART, edge=STAGE_EDGE, title_size=17, size=15)
+
+
 def draw_renderer(c: Canvas, s3: Box) -> None:
     """Stage 3's inside: sketches, masked target, references, warping, decoder, compositing."""
     x0, y0 = s3.x + 15, s3.y + 48
     sketch = Box(x0, y0, 215, 82)
-    c.box(
-        sketch,
-        "sketches (T frames)",
-        ["soft lines, drawn on the", "device: differentiable"],
-        fill=PART,
-        edge=STAGE_EDGE,
-        title_size=17,
-        size=15,
-    )
+    part(c, sketch, "sketches (T frames)", ["soft lines, drawn on the", "device: differentiable"])
     target = Box(x0 + 232, y0, 215, 82)
-    c.box(
-        target,
-        "masked target",
-        ["lower face hidden:", "lower_half | content_hull"],
-        fill=PART,
-        edge=STAGE_EDGE,
-        title_size=17,
-        size=15,
-    )
+    part(c, target, "masked target", ["lower face hidden:", "lower_half | content_hull"])
     refs = Box(x0 + 464, y0, 215, 82)
-    c.box(
-        refs,
-        "K references",
-        ["images + their sketches,", "encoded once per clip"],
-        fill=PART,
-        edge=STAGE_EDGE,
-        title_size=17,
-        size=15,
-    )
+    part(c, refs, "K references", ["images + their sketches,", "encoded once per clip"])
     enc_t = Box(x0, y0 + 112, 447, 50)
     c.box(enc_t, "target encoder (feature pyramid)", [], fill=PART, edge=STAGE_EDGE, title_size=17)
     enc_r = Box(x0 + 464, y0 + 112, 215, 50)
@@ -398,7 +233,8 @@ def draw_renderer(c: Canvas, s3: Box) -> None:
     )
     c.arrow([enc_r.bottom, warp.top], color=STAGE_EDGE, width=2, head=9)
     dec = Box(x0, y0 + 190, 447, 105)
-    c.box(
+    part(
+        c,
         dec,
         "decoder",
         [
@@ -406,30 +242,29 @@ def draw_renderer(c: Canvas, s3: Box) -> None:
             "at every level (skips, residual blocks);",
             "out: a * warped refs + (1 - a) * decoded RGB",
         ],
-        fill=PART,
-        edge=STAGE_EDGE,
-        title_size=17,
-        size=15,
     )
     c.arrow([enc_t.bottom, (enc_t.bottom[0], dec.y)], color=STAGE_EDGE, width=2, head=9)
     c.arrow([warp.left, dec.right], color=STAGE_EDGE, width=2, head=9)
     comp = Box(x0, y0 + 320, 447, 82)
-    c.box(
+    part(
+        c,
         comp,
         "compositing (background: keep)",
         ["feathered face-hull mask pastes the face", "into the real frame -> RGB (B, 3, H, W)"],
-        fill=PART,
-        edge=STAGE_EDGE,
-        title_size=17,
-        size=15,
     )
     c.arrow([dec.bottom, comp.top], color=STAGE_EDGE, width=2, head=9)
-    c.text((x0 + 464, y0 + 308), "ablations: the dashed part off", size=15, color=CURR2)
-    c.text((x0 + 464, y0 + 327), "(warping: false); background:", size=15, color=CURR2)
-    c.text((x0 + 464, y0 + 346), "remove (white, no compositing)", size=15, color=CURR2)
-    c.text((x0 + 464, y0 + 372), "loss: L1 + mouth L1 + VGG19", size=15)
-    c.text((x0 + 464, y0 + 391), "+ hinge GAN (multi-scale patch D)", size=15)
-    c.text((x0 + 464, y0 + 410), "+ feature matching + warp", size=15)
+    ablations = [
+        "ablations: the dashed part off",
+        "(warping: false); background:",
+        "remove (white, no compositing)",
+    ]
+    c.lines((x0 + 464, y0 + 308), ablations, step=19, size=15, color=CURR2)
+    losses = [
+        "loss: L1 + mouth L1 + VGG19",
+        "+ hinge GAN (multi-scale patch D)",
+        "+ feature matching + warp",
+    ]
+    c.lines((x0 + 464, y0 + 372), losses, step=19, size=15)
 
 
 def draw_curriculum_links(c: Canvas, s1: Box, s2: Box, s3: Box) -> None:
@@ -443,24 +278,12 @@ def draw_curriculum_links(c: Canvas, s1: Box, s2: Box, s3: Box) -> None:
     c.arrow([s2.right, (ss2[0] - 22, y)], color=CURR, width=3)
     c.circle(ss2, 22, "p3", CURR)
     c.arrow([(ss2[0] + 22, y), (s3.x, y)], color=CURR, width=3)
-    c.text(
-        (s1.x, s1.y + s1.h + 12),
+    switches = [
         "p2, p3: per sample, the previous stage's prediction (with",
-        size=16,
-        color=CURR,
-    )
-    c.text(
-        (s1.x, s1.y + s1.h + 32),
         "probability p, rising with training batches) or the ground truth",
-        size=16,
-        color=CURR,
-    )
-    c.text(
-        (s1.x, s1.y + s1.h + 52),
         "(scheduled sampling; detached at every stage boundary)",
-        size=16,
-        color=CURR,
-    )
+    ]
+    c.lines((s1.x, s1.y + s1.h + 12), switches, step=20, size=16, color=CURR)
     back_y = s3.y + s3.h + 28
     c.arrow(
         [(s3.x + 120, s3.y + s3.h), (s3.x + 120, back_y), (s2.bottom[0], back_y), s2.bottom],
@@ -468,45 +291,11 @@ def draw_curriculum_links(c: Canvas, s1: Box, s2: Box, s3: Box) -> None:
         width=3,
         dashed=True,
     )
-    c.text(
-        (s2.x + 20, back_y + 8),
+    joint = [
         "curriculum.joint_start: the image loss reaches stage 2",
-        size=16,
-        color=CURR2,
-    )
-    c.text((s2.x + 20, back_y + 28), "through the sketches (x joint_weight)", size=16, color=CURR2)
-
-
-def draw_ramps(c: Canvas, area: Box) -> None:
-    """The curriculum of experiments/full.yaml as a plot: share of predicted inputs per batch."""
-    c.text(
-        (area.x, area.y),
-        "Curriculum of experiments/full.yaml (data in the YAML, logged as train/schedule/...)",
-        size=18,
-        color=CURR,
-    )
-    px, py, pw, ph = area.x + 60, area.y + 40, area.w - 90, area.h - 90
-    x_max, y_max = 45000, 0.6
-    c.draw.line([(px, py), (px, py + ph), (px + pw, py + ph)], fill=INK, width=2)
-
-    def to_px(batch: float, share: float) -> Point:
-        return (px + pw * batch / x_max, py + ph * (1 - share / y_max))
-
-    for share in (0.0, 0.25, 0.5):
-        _, yy = to_px(0, share)
-        c.draw.line([(px - 5, yy), (px, yy)], fill=INK, width=2)
-        c.text((px - 10, yy), f"{share:g}", size=14, anchor="rm")
-    for batch in range(0, x_max + 1, 10000):
-        xx, _ = to_px(batch, 0)
-        c.draw.line([(xx, py + ph), (xx, py + ph + 5)], fill=INK, width=2)
-        c.text((xx, py + ph + 8), f"{batch // 1000}k", size=14, anchor="ma")
-    c.text((px + pw / 2, py + ph + 28), "training batches", size=15, anchor="ma")
-    c.text((area.x, py - 4), "p", size=15)
-    for (label, (start, end, final)), color in zip(CURRICULUM.items(), (CURR, CURR2), strict=True):
-        points = [to_px(0, 0), to_px(start, 0), to_px(end, final), to_px(x_max, final)]
-        c.draw.line(points, fill=color, width=4, joint="curve")
-        lx, ly = to_px(end, final)
-        c.text((lx + 10, ly - (26 if color == CURR else -8)), label, size=15, color=color)
+        "through the sketches (x joint_weight)",
+    ]
+    c.lines((s2.x + 20, back_y + 8), joint, step=20, size=16, color=CURR2)
 
 
 def draw_notes(c: Canvas, area: Box) -> None:
@@ -564,7 +353,7 @@ def draw(out: Path) -> Path:
         ],
     )
     draw_curriculum_links(c, s1, s2, s3)
-    draw_ramps(c, Box(30, 1020, 800, 330))
+    draw_ramps(c, Box(30, 1020, 800, 330), read_curriculum())
     draw_notes(c, Box(1000, 1020, 770, 330))
     out.parent.mkdir(parents=True, exist_ok=True)
     c.image.save(out, format="PNG", optimize=True)

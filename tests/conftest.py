@@ -60,7 +60,8 @@ def torch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def tiny_synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny synthetic cache (2 speakers × 2 clips, 64²), built once; tests only read it."""
-    from pmfs.data.synth import SynthConfig, build_synthetic_dataset
+    from pmfs.data.synth.config import SynthConfig
+    from pmfs.data.synth.generate import build_synthetic_dataset
 
     root = tmp_path_factory.mktemp("tiny_synth")
     build_synthetic_dataset(SynthConfig(out=root, speakers=2, clips=2, size=64, progress=False))

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from pmfs.metrics.fid import FID_WEIGHTS_FILE, FIDInceptionV3
-from pmfs.metrics.syncnet import SYNCNET_WEIGHTS_FILE, SyncNetV2
+from pmfs.metrics.syncnet_model import SYNCNET_WEIGHTS_FILE, SyncNetV2
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 

@@ -247,7 +247,7 @@ def test_non_audio_file_raises(tmp_path: Path, content: str) -> None:
 
 
 def test_video_without_audio_raises(tmp_path: Path) -> None:
-    from pmfs.video import write_video
+    from pmfs.video_writer import write_video
 
     path = tmp_path / "mute.mp4"
     write_video(path, np.zeros((3, 16, 16, 3), np.uint8))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,8 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from pmfs import bench
-from pmfs.data.cache import CacheWriter, ClipData
+from pmfs.commands import bench
+from pmfs.commands.bench import SUBCOMMANDS, build_parser
+from pmfs.commands.bench.loader import KINDS, LoaderOptions
+from pmfs.commands.bench.train import STAGE_NAMES, TrainOptions
+from pmfs.data.cache_writer import CacheWriter, ClipData
+from pmfs.options import add_options, options_from_args, parser_fields
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = str(REPO / "experiments" / "demo.yaml")
@@ -62,6 +68,26 @@ def test_bench_loader_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "| landmarks | 1 | 16 |" in table and "| stage3 | 0 | 4 |" in table
 
 
+@pytest.mark.parametrize("name", list(SUBCOMMANDS))
+def test_each_parser_is_its_options_dataclass(name: str) -> None:
+    benchmark = SUBCOMMANDS[name]
+    parser = argparse.ArgumentParser()
+    add_options(parser, benchmark.options)
+    assert parser_fields(parser) == {f.name for f in dataclasses.fields(benchmark.options)}
+    assert options_from_args(benchmark.options, parser.parse_args([])) == benchmark.options()
+
+
+def test_repeatable_and_negatable_flags_parse() -> None:
+    parser = build_parser()
+    loader = options_from_args(LoaderOptions, parser.parse_args(["loader", "--no-uint8"]))
+    assert loader.uint8 is False and loader.workers == (0, 1, 2)
+    loader = options_from_args(LoaderOptions, parser.parse_args(["loader", "--uint8"]))
+    assert loader.uint8 is True
+    argv = ["train", "--config", "a.yaml", "--config", "b.yaml", "--stages", "pmfs"]
+    train = options_from_args(TrainOptions, parser.parse_args(argv))
+    assert train.config == ("a.yaml", "b.yaml") and train.stages == ("pmfs",)
+
+
 def test_bench_rejects_an_unknown_subcommand() -> None:
     with pytest.raises(SystemExit):
         bench.main(["nosuch"])
@@ -89,14 +115,14 @@ def test_bench_train_times_every_stage(tmp_path: Path, capsys: pytest.CaptureFix
     assert (settings["image_size"], settings["batch_size"], settings["window"]) == (16, 2, 5)
     assert settings["config"] == [DEMO] and settings["device"] == "cpu"
     stages = {r["stage"]: r for r in result["stages"]}
-    assert list(stages) == list(bench.STAGE_NAMES)
+    assert list(stages) == list(STAGE_NAMES)
     for r in stages.values():
         assert len(r["step_s"]) == 1 and _positive(r["step_s"]) and _positive(r["step_cpu_s"])
         assert r["step_ms_median"] == pytest.approx(1e3 * r["step_s"][0])
         assert r["samples_per_s"] == pytest.approx(2 / r["step_s"][0])
         assert r["peak_rss_mb"] > 0 and r["rss_increase_mb"] >= 0 and r["peak_cuda_mb"] is None
     # the system holds the three stages (the renderer with its discriminator)
-    parts = sum(stages[name]["parameters"] for name in bench.STAGE_NAMES[:3])
+    parts = sum(stages[name]["parameters"] for name in STAGE_NAMES[:3])
     assert stages["pmfs"]["parameters"] == parts > 0
     table = capsys.readouterr().out
     assert "| renderer |" in table and "16², batch 2" in table
@@ -139,7 +165,7 @@ def test_bench_without_subcommand_runs_all(
     assert bench.main(argv) == 0
     result = json.loads(out.read_text())
     assert result["benchmark"] == "all" and result["machine"]["cores"] >= 1
-    assert {r["kind"] for r in result["loader"]["runs"]} == set(bench.KINDS)
+    assert {r["kind"] for r in result["loader"]["runs"]} == set(KINDS)
     assert [r["stage"] for r in result["train"]["stages"]] == ["mouth_to_face"]
     assert [r["image_size"] for r in result["infer"]["runs"]] == [16]
     assert result["infer"]["runs"][0]["frames_per_s"] > 0

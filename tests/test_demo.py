@@ -6,6 +6,7 @@ offline, `pmfs infer`'s pipeline for demo.mp4, `pmfs figure` for the figures.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,9 @@ import pytest
 from PIL import Image
 
 from pmfs.audio import SAMPLE_RATE
+from pmfs.commands.demo import DemoOptions, build_parser, main, pick_demo_clips
 from pmfs.data.cache import Cache
-from pmfs.demo import main, pick_demo_clips
+from pmfs.options import options_from_args, parser_fields
 from pmfs.video import probe_video, read_video
 
 TINY = ["--speakers", "2", "--clips", "2", "--size", "64"]
@@ -78,3 +80,12 @@ def test_missing_config_is_a_clear_error(
     args = ["--out", str(tmp_path / "o"), *TINY, "--config", str(tmp_path / "none.yaml")]
     assert main(args) == 1
     assert "none.yaml not found" in capsys.readouterr().err
+
+
+def test_parser_is_the_options_dataclass() -> None:
+    parser = build_parser()
+    assert parser_fields(parser) == {f.name for f in dataclasses.fields(DemoOptions)}
+    assert options_from_args(DemoOptions, parser.parse_args([])) == DemoOptions()
+    options = options_from_args(DemoOptions, parser.parse_args([*FIT[:2], "--speakers", "2"]))
+    assert options.fit_arg == ("--trainer.max_epochs=2", "--trainer.limit_train_batches=2")
+    assert options.speakers == 2 and options.clips is None

@@ -100,7 +100,7 @@ def test_killed_run_resumes_with_the_same_next_loss(tiny_synth_root: Path, tmp_p
 
     args = _fit_args(tiny_synth_root, tmp_path, "killed", *batch, *epochs)
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONHASHSEED": "0"}
-    # checkpoints go to <root>/runs/<config stems joined by +>/checkpoints (pmfs.lightning_cli)
+    # checkpoints go to <root>/runs/<config stems joined by +>/checkpoints (pmfs.commands.lightning)
     last = tmp_path / "killed" / "runs" / "demo+killed" / "checkpoints" / "last.ckpt"
     process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

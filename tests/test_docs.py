@@ -19,6 +19,7 @@ from pmfs.cli import COMMANDS, LIGHTNING_SUBCOMMANDS
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCS = [*sorted((REPO_ROOT / "docs").glob("*.md")), REPO_ROOT / "README.md"]
 DIAGRAM = REPO_ROOT / "docs" / "images" / "architecture.png"
+SCRIPTS = REPO_ROOT / "scripts"
 
 # `pmfs <command>` not preceded by a path or module character ("pmfs/cli.py", "pmfs.cli" and
 # "-m pmfs ..." prose are not commands); `pmfs fit|validate|test` names three.
@@ -27,10 +28,11 @@ EXPERIMENT = re.compile(r"experiments/[\w./*<>{}-]*?\.ya?ml")
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
-def load_script() -> ModuleType:
-    """scripts/draw_architecture.py as a module (scripts/ is not a package)."""
-    path = REPO_ROOT / "scripts" / "draw_architecture.py"
-    spec = importlib.util.spec_from_file_location("draw_architecture", path)
+def load_script(monkeypatch: pytest.MonkeyPatch, name: str = "draw_architecture") -> ModuleType:
+    """scripts/<name>.py as a module. scripts/ is not a package: its modules import each other
+    as top-level modules, found on the path as when a script runs (`python scripts/<name>.py`)."""
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while it executes
@@ -93,20 +95,27 @@ def test_architecture_doc_shows_the_diagram() -> None:
     assert "](images/architecture.png)" in text
 
 
-def test_diagram_plots_the_curriculum_of_full_yaml() -> None:
-    """The ramps drawn in the diagram are those of experiments/full.yaml."""
+def test_diagram_plots_the_curriculum_of_full_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ramps drawn in the diagram are read from experiments/full.yaml, not copied."""
+    plot = load_script(monkeypatch, "curriculum_plot")
     config = yaml.safe_load((REPO_ROOT / "experiments" / "full.yaml").read_text())
     curriculum = config["model"]["init_args"]["curriculum"]
-    expected = [
-        (r["start"], r["end"], r["final"])
-        for r in (curriculum["mouth_to_face"], curriculum["renderer"])
-    ]
-    assert list(load_script().CURRICULUM.values()) == expected
+    ramps = (curriculum["mouth_to_face"], curriculum["renderer"])
+    expected = [(r["start"], r["end"], r["final"]) for r in ramps]
+    assert list(plot.read_curriculum().values()) == expected
+    curriculum["renderer"]["end"] = 123  # another config, another ramp
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(config))
+    assert list(plot.read_curriculum(other).values())[1] == (expected[1][0], 123, expected[1][2])
 
 
-def test_draw_architecture_reproduces_the_committed_image(tmp_path: Path) -> None:
+def test_draw_architecture_reproduces_the_committed_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Deterministic (two runs, same bytes) and the same picture as docs/images/architecture.png."""
-    script = load_script()
+    script = load_script(monkeypatch)
     first = script.draw(tmp_path / "a.png")
     second = script.main(["--out", str(tmp_path / "b.png")])
     assert second == 0

@@ -12,6 +12,7 @@ of the right structure.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import math
@@ -32,17 +33,15 @@ from lpips_weights import write_random_lpips_weights
 from metric_weights import write_fid_weights, write_syncnet_weights
 
 from pmfs.checkpoints import data_config, load_model
-from pmfs.clip import clip_inputs_from_cache
+from pmfs.commands.evaluate import build_parser, main
 from pmfs.data.cache import Cache
-from pmfs.evaluate import (
-    METRICS,
-    EvaluateOptions,
-    GroupSums,
-    evaluate,
-    main,
-    model_paths,
-)
+from pmfs.data.clips import clip_inputs_from_cache
+from pmfs.evaluation.aggregation import GroupSums
+from pmfs.evaluation.options import EvaluateOptions
+from pmfs.evaluation.run import evaluate
+from pmfs.evaluation.scores import METRICS, model_paths
 from pmfs.metrics import image_psnr, mouth_lmd
+from pmfs.options import options_from_args, parser_fields
 from pmfs.stages import PMFS
 
 MAX_FRAMES = 12  # mouth-opening sync needs 12
@@ -272,9 +271,24 @@ def test_group_sums_weight_frames_and_clips() -> None:
     assert list(group.means()["from_audio"]) == [n for n in METRICS if n in ("psnr", "sync_corr")]
 
 
+def test_parser_is_the_options_dataclass() -> None:
+    parser = build_parser()
+    assert parser_fields(parser) == {field.name for field in dataclasses.fields(EvaluateOptions)}
+    defaults = options_from_args(
+        EvaluateOptions, parser.parse_args(["--ckpt", "a.ckpt", "--data", "cache"])
+    )
+    assert defaults == EvaluateOptions(ckpt=Path("a.ckpt"), data=Path("cache"))
+    assert (defaults.split, defaults.out, defaults.chunk) == ("test", Path("evaluation"), 16)
+    args = parser.parse_args(["--ckpt", "a", "--data", "b", "--no-per-clip", "--no-progress"])
+    assert not options_from_args(EvaluateOptions, args).per_clip
+    with pytest.raises(ValueError, match="--max-frames must be ≥ 1"):
+        EvaluateOptions(ckpt=Path("a"), data=Path("b"), max_frames=0)
+
+
 def test_help_imports_no_torch() -> None:
     code = (
-        "import sys; from pmfs.evaluate import build_parser; build_parser().format_help(); "
+        "import sys; from pmfs.commands.evaluate import build_parser; "
+        "build_parser().format_help(); "
         "assert not {'torch', 'numpy', 'lightning'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -304,7 +318,8 @@ def cremad_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 64² CREMA-D cache of 2 clips built by `preprocess` from a raw CREMA-D layout."""
     from pmfs.audio import load_audio
     from pmfs.data.preprocess.pipeline import PreprocessSettings, preprocess
-    from pmfs.data.synth import SynthConfig, build_synthetic_dataset
+    from pmfs.data.synth.config import SynthConfig
+    from pmfs.data.synth.generate import build_synthetic_dataset
     from pmfs.video import read_video
 
     base = tmp_path_factory.mktemp("cremad")

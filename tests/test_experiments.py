@@ -17,7 +17,8 @@ import torch
 import yaml
 
 from pmfs.cli import main
-from pmfs.data.synth import SynthConfig, build_synthetic_dataset
+from pmfs.data.synth.config import SynthConfig
+from pmfs.data.synth.generate import build_synthetic_dataset
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 ALL_YAML = sorted(EXPERIMENTS.rglob("*.yaml"))
@@ -193,6 +194,15 @@ def test_full_and_every_ablation_fast_dev_run(
     assert main(args) == 0
 
 
+def _parsed(capsys: pytest.CaptureFixture[str], *configs: Path) -> dict[str, object]:
+    """The flattened `pmfs fit --print_config` of stacked configs (call with `sys.argv` set)."""
+    args = ["fit", *[a for config in configs for a in ("-c", str(config))]]
+    with pytest.raises(SystemExit) as done:
+        main([*args, "--print_config"])
+    assert done.value.code in (0, None)
+    return _flatten(capsys.readouterr().out)
+
+
 def test_ablation_overlays_change_what_they_say(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -200,11 +210,7 @@ def test_ablation_overlays_change_what_they_say(
     monkeypatch.setattr(sys, "argv", ["pmfs"])
 
     def parsed(*overlays: Path) -> dict[str, object]:
-        args = ["fit", "-c", str(FULL), *[a for o in overlays for a in ("-c", str(o))]]
-        with pytest.raises(SystemExit) as done:
-            main([*args, "--print_config"])
-        assert done.value.code in (0, None)
-        return _flatten(capsys.readouterr().out)
+        return _parsed(capsys, FULL, *overlays)
 
     base = parsed()
     expected = {
@@ -223,17 +229,63 @@ def test_ablation_overlays_change_what_they_say(
 
 
 def _flatten(dumped: str) -> dict[str, object]:
+    """A dumped config as dotted keys; list items by index (`trainer.callbacks.1.init_args`)."""
     out: dict[str, object] = {}
 
     def walk(prefix: str, value: object) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
+        if isinstance(value, dict | list):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
                 walk(f"{prefix}.{key}" if prefix else str(key), item)
         else:
             out[prefix] = value
 
     walk("", yaml.safe_load(dumped))
     return out
+
+
+DEMO_SIZES = {
+    "trainer": {"accelerator", "max_epochs", "log_every_n_steps"},
+    "trainer.logger.0.init_args": {"project"},
+    "trainer.callbacks.1.init_args": {"every_n_epochs", "max_frames", "chunk"},
+    "model.init_args.curriculum": {
+        f"{ramp}.{key}" for ramp in ("mouth_to_face", "renderer") for key in ("start", "end")
+    },
+    "model.init_args.audio_to_mouth.init_args": {
+        *(f"network.init_args.{k}" for k in ("dim", "depth", "dropout", "conv_channels")),
+        "optimizer.init_args.lr",
+    },
+    "model.init_args.mouth_to_face.init_args": {"network.init_args.dim", "optimizer.init_args.lr"},
+    "model.init_args.renderer.init_args": {
+        *(f"network.init_args.{k}" for k in ("channels", "levels", "max_channels", "res_blocks")),
+        "optimizer.init_args.lr",
+        "discriminator_optimizer.init_args.lr",
+        "discriminator.channels",
+        "discriminator.scales",
+        *(f"loss_weights.{k}" for k in ("perceptual", "adversarial", "feature_matching")),
+        "perceptual_weights",
+    },
+    "data.init_args": {
+        "root",
+        "dataset",
+        "image_size",
+        "batch_size",
+        "num_workers",
+        "images_on_device",
+    },
+}
+"""Where demo.yaml may differ from full.yaml (the demo's sizes); see demo.yaml's first lines."""
+
+
+def test_demo_is_full_at_demo_sizes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """demo.yaml restates full.yaml (it must run alone): the two stay the same model."""
+    monkeypatch.setattr(sys, "argv", ["pmfs"])
+    full, demo = _parsed(capsys, FULL), _parsed(capsys, EXPERIMENTS / "demo.yaml")
+    differ = {key for key in full.keys() | demo.keys() if full.get(key) != demo.get(key)}
+    allowed = {f"{prefix}.{key}" for prefix, keys in DEMO_SIZES.items() for key in keys}
+    assert differ <= allowed, f"demo.yaml differs from full.yaml in {sorted(differ - allowed)}"
 
 
 def test_demo_config_fast_dev_run(

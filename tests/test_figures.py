@@ -1,4 +1,4 @@
-"""`pmfs figure ablation|emotions` (pmfs/figures.py): layout arithmetic, panels and the PNGs.
+"""`pmfs figure ablation|emotions` (pmfs/commands/figure.py, pmfs/evaluation/figures.py): the PNGs.
 
 The figures are drawn from `known_pmfs_checkpoint` (tests/known_weights.py): its renderer paints
 a face of random convolutions, never the true one, so the prediction and error panels show
@@ -7,6 +7,8 @@ something on any CPU.
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import re
 import subprocess
 import sys
@@ -17,19 +19,11 @@ import pytest
 import torch
 from PIL import Image
 
-from callbacks.face_video import ERROR_SCALE, colormap_table
+from pmfs.commands.figure import AblationOptions, EmotionOptions, FigureOptions, build_parser, main
 from pmfs.data.cache import Cache
-from pmfs.figures import (
-    GridLayout,
-    Run,
-    compose_grid,
-    emotion_clips,
-    error_panel,
-    main,
-    parse_run,
-    sketch_panel,
-    spread_indices,
-)
+from pmfs.evaluation.figures import Run, emotion_clips, error_panel, parse_run, spread_indices
+from pmfs.options import parser_fields
+from pmfs.panels import ERROR_SCALE, GridLayout, colormap_table
 
 MAX_FRAMES = 5  # frames generated per clip in the CLI tests (run time): one renderer window
 
@@ -60,17 +54,6 @@ def test_error_panel_uses_the_face_video_colormap() -> None:
         error_panel(prediction, truth, vmax=0.0)
 
 
-def test_sketch_panel_draws_black_ink_on_white() -> None:
-    sketch = torch.zeros(2, 8, 8)
-    sketch[0, 2, :] = 1.0
-    sketch[1, :, 5] = 0.5
-    panel = sketch_panel(sketch)
-    assert panel.shape == (8, 8, 3) and panel.dtype == np.uint8
-    assert panel[0, 0].tolist() == [255, 255, 255]
-    assert panel[2, 0].tolist() == [0, 0, 0]
-    assert panel[6, 5].tolist() == [128, 128, 128]
-
-
 def test_spread_indices() -> None:
     assert spread_indices(9, 1) == [4]
     assert spread_indices(9, 3) == [0, 4, 8]
@@ -88,25 +71,6 @@ def test_parse_run_names(tmp_path: Path) -> None:
     lightning_name.parent.mkdir(parents=True)
     lightning_name.touch()
     assert parse_run(str(lightning_name)) == Run("ref_random", lightning_name)
-
-
-def test_compose_grid_layout_and_panels() -> None:
-    layout = GridLayout.for_panel(32)
-    rng = np.random.default_rng(0)
-    panels = [[rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(3)] for _ in "ab"]
-    panels[1][2] = np.zeros((16, 16, 3), np.uint8)  # another size: resized to the panel
-    figure = compose_grid(panels, ["one", "two words"], ["A", "B\nline 2", "C"], layout)
-    assert figure.size == layout.size(2, 3)
-    array = np.asarray(figure)
-    for row in range(2):
-        for col in range(2):
-            assert (_panel(array, layout, row, col) == panels[row][col]).all()
-    assert (_panel(array, layout, 1, 2) == 0).all()
-    label = array[layout.header_height :, : layout.label_width]
-    header = array[: layout.header_height, layout.label_width :]
-    assert (label < 128).any() and (header < 128).any()  # text was drawn
-    with pytest.raises(ValueError, match="one label per row"):
-        compose_grid(panels, ["only one"], ["A", "B", "C"], layout)
 
 
 def test_ablation_figure_png(
@@ -174,8 +138,29 @@ def test_missing_checkpoint_is_named(
 
 
 def test_help_is_light() -> None:
-    code = "import sys, pmfs.figures as f; f.build_parser(); assert 'torch' not in sys.modules"
+    code = (
+        "import sys, pmfs.commands.figure as f; f.build_parser(); assert 'torch' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_each_figure_parser_is_its_options_dataclasses() -> None:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, options in (("ablation", AblationOptions), ("emotions", EmotionOptions)):
+        fields = {
+            f.name for f in (*dataclasses.fields(options), *dataclasses.fields(FigureOptions))
+        }
+        assert parser_fields(sub.choices[name]) == fields
+
+
+def test_bad_values_are_named_before_any_model_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["ablation", "--runs", str(tmp_path / "none.ckpt"), "--out", str(tmp_path / "x.png")]
+    assert main([*args, "--frames", "0"]) == 1
+    assert "error: --frames must be ≥ 1, got 0" in capsys.readouterr().err
+    assert main([*args, "--vmax", "0"]) == 1
+    assert "error: --vmax must be > 0, got 0.0" in capsys.readouterr().err
 
 
 def _first_test_clip(cache: Cache) -> str:

@@ -21,22 +21,19 @@ import torch
 from PIL import Image
 
 from pmfs.audio import SAMPLE_RATE, load_audio
-from pmfs.infer import main
-from pmfs.landmarks import mouth_opening
-from pmfs.pipeline import (
-    FaceTrack,
-    InferenceOptions,
-    Template,
-    build_clip_inputs,
-    crop_box,
-    detect_template,
+from pmfs.commands.infer import main
+from pmfs.inference.crop import build_clip_inputs, crop_box
+from pmfs.inference.options import InferenceOptions
+from pmfs.inference.run import (
     emotion_labels,
     iter_generated,
     iter_output_frames,
     load_system,
-    load_template,
     read_speech,
 )
+from pmfs.inference.template import Template, load_template
+from pmfs.inference.tracking import FaceTrack, detect_template
+from pmfs.landmarks import mouth_opening
 from pmfs.stages import PMFS
 from pmfs.video import probe_video, read_video
 
@@ -46,7 +43,8 @@ FRAME = 1 / 25
 @pytest.fixture(scope="module")
 def raw_clip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One 1-second synthetic clip in the raw MEAD layout (video 112×80, audio, landmarks)."""
-    from pmfs.data.synth import SynthConfig, build_synthetic_dataset
+    from pmfs.data.synth.config import SynthConfig
+    from pmfs.data.synth.generate import build_synthetic_dataset
 
     out = tmp_path_factory.mktemp("raw_synth")
     config = SynthConfig(
@@ -301,7 +299,7 @@ def test_frames_without_a_face_are_counted(
     points[5:9] = np.nan  # 4 > --max-gap 2: passed through
     np.save(tmp_path / "gaps.npy", points)
     out = tmp_path / "gaps.mp4"
-    with caplog.at_level(logging.WARNING, logger="pmfs.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="pmfs.inference"):
         args = ("--landmarks", str(tmp_path / "gaps.npy"), "--max-gap", "2")
         assert _infer(known_pmfs_checkpoint, short_wav, raw_clip["video"], out, *args) == 0
     assert "5 of 10 template frames have no face: 1 interpolated, 4 passed through" in caplog.text
@@ -320,7 +318,7 @@ def test_an_image_with_two_faces_uses_the_largest(
     template = load_template(image)
     track = detect_template(template, InferenceOptions(), landmarks=tmp_path / "two.npy")
     np.testing.assert_allclose(track.landmarks[0], face, atol=1e-4)
-    with caplog.at_level(logging.WARNING, logger="pmfs.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="pmfs.inference"):
         args = ("--landmarks", str(tmp_path / "two.npy"))
         assert _infer(known_pmfs_checkpoint, short_wav, image, tmp_path / "o.mp4", *args) == 0
     assert "1 of 1 template frames show more than one face; the largest one is used" in caplog.text

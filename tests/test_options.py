@@ -63,6 +63,15 @@ def test_choices_and_required_are_enforced_by_argparse(capsys: pytest.CaptureFix
     assert "--out" in capsys.readouterr().err
 
 
+def test_switches_show_no_default(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_options(parser, Example)
+    parser.print_help()
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: True)" not in text and "(default: False)" not in text
+    assert "how many (default: 3)" in text
+
+
 def test_parser_and_dataclass_cannot_drift() -> None:
     parser = argparse.ArgumentParser()
     add_options(parser, Example)
@@ -77,3 +86,20 @@ def test_unsupported_fields_are_refused() -> None:
 
     with pytest.raises(TypeError, match="unsupported type"):
         add_options(argparse.ArgumentParser(), Bad)
+
+
+@dataclass(frozen=True)
+class Actions:
+    """A repeatable flag and a `--x/--no-x` pair."""
+
+    config: tuple[str, ...] | None = opt(None, help="configs", repeat=True)
+    uint8: bool = opt(True, help="also uint8", negatable=True)
+
+
+def test_repeatable_and_negatable_flags() -> None:
+    parser = argparse.ArgumentParser()
+    add_options(parser, Actions)
+    assert options_from_args(Actions, parser.parse_args([])) == Actions()
+    got = options_from_args(Actions, parser.parse_args(["--config", "a", "--config", "b"]))
+    assert got.config == ("a", "b") and got.uint8 is True
+    assert options_from_args(Actions, parser.parse_args(["--no-uint8"])).uint8 is False

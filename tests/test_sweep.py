@@ -3,6 +3,7 @@ sweeps of tiny stage-1 configs whose offline W&B runs are read back."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import sys
@@ -13,8 +14,10 @@ import pytest
 import yaml
 
 from pmfs.cli import main as pmfs_main
-from pmfs.sweep import (
+from pmfs.commands.sweep import (
     SweepError,
+    SweepOptions,
+    build_parser,
     command_args,
     expand_command,
     expand_grid,
@@ -23,6 +26,7 @@ from pmfs.sweep import (
     main,
     variants,
 )
+from pmfs.options import options_from_args, parser_fields
 
 wandb = pytest.importorskip("wandb")
 from wandb.sdk.launch.sweeps.utils import create_sweep_command_args  # noqa: E402
@@ -90,6 +94,13 @@ def test_non_grid_and_bad_files_are_refused(
     assert "bayes" in capsys.readouterr().err
     assert main([str(tmp_path / "missing.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_parser_is_the_options_dataclass() -> None:
+    parser = build_parser()
+    assert parser_fields(parser) == {f.name for f in dataclasses.fields(SweepOptions)}
+    options = options_from_args(SweepOptions, parser.parse_args(["x.yaml", "--max-runs", "2"]))
+    assert options == SweepOptions(file=Path("x.yaml"), max_runs=2)
 
 
 def test_help_imports_nothing_heavy() -> None:

@@ -18,8 +18,8 @@ from pmfs.video import (
     read_video,
     resample_frames,
     resample_indices,
-    write_video,
 )
+from pmfs.video_writer import write_video
 
 FRAME_TOLERANCE_SAMPLES = 640  # one video frame (40 ms) of 16 kHz audio
 COUNTER_SIZE = 64

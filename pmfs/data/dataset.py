@@ -7,8 +7,10 @@ One item is one *target frame* of one clip with its T-frame window (DESIGN §2 b
   frame of a clip can be a target;
 - landmarks are converted from the cache's crop pixels to [-1, 1] (`pixels_to_normalized`,
   `grid_sample(align_corners=False)` convention), which does not change when images are resized;
-- references follow `reference_source` (see `SampleSpec`), images are float32 in [0, 1], and with
-  `background="remove"` every image is multiplied by its foreground mask and filled with white;
+- references follow `reference_source` (see `SampleSpec`; chosen by
+  `pmfs.data.references.ReferencePicker`), images are float32 in [0, 1] once collated
+  (`pmfs.data.collate.Collate`), and with `background="remove"` every image is multiplied by its
+  foreground mask and filled with white;
 - a landmark-only dataset (`landmarks_only=True`) never opens an image file.
 
 Sampling: with `samples_per_clip=n` a clip yields n items per epoch, item j taking its target frame
@@ -21,30 +23,27 @@ Randomness: evaluation items are a pure function of `(seed, index)`, training it
 and passes the epoch inside each index (`epoch · len + index`). So a seeded loader gives the same
 batches with any number of workers, each epoch gives new frames, and a run resumed from a
 checkpoint sees exactly the batches the uninterrupted run would have seen.
+
+The clips of each split come from `pmfs.data.splits.split_clips`.
 """
 
 from __future__ import annotations
 
-import logging
-import math
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, DistributedSampler, default_collate, get_worker_info
+from torch.utils.data import Dataset, DistributedSampler
 
 from pmfs.audio import mel_window
-from pmfs.batch import EMOTIONS, LEVELS, Background, Batch
+from pmfs.batch import EMOTIONS, LEVELS, Background
 from pmfs.data.cache import Cache, ClipReader, ClipRecord
+from pmfs.data.collate import Collate, Sample
+from pmfs.data.references import ReferencePicker, ReferenceSource, other_clips_by_speaker
 from pmfs.landmarks import mouth_opening, pixels_to_normalized
-
-log = logging.getLogger(__name__)
-
-ReferenceSource = Literal["driven", "random", "spread"]
-Sample = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -88,77 +87,6 @@ class SampleSpec:
             )
         if self.background not in ("keep", "remove"):
             raise ValueError(f"background must be keep or remove, got {self.background!r}")
-
-
-# --------------------------------------------------------------------------------------------
-# Splits
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Splits:
-    """Clip records of each split, sorted by (speaker, clip)."""
-
-    train: list[ClipRecord]
-    val: list[ClipRecord]
-    test: list[ClipRecord]
-
-
-def split_clips(
-    records: Sequence[ClipRecord],
-    test_speakers: Sequence[str] | None,
-    val_fraction: float,
-    seed: int,
-) -> Splits:
-    """Split clips by speaker (test) and by clip (validation), deterministically for a seed.
-
-    Test = every clip of `test_speakers` (all clips when `test_speakers` is None: a test-only
-    dataset). Validation = `round(val_fraction × n)` clips (at least one when `val_fraction > 0`
-    and there are two or more) of the n training-speaker clips, taken round-robin over the
-    speakers from a seeded shuffle and never a speaker's last clip, so every training speaker
-    keeps training clips. Train = the rest.
-
-    Args:
-        records: usable clips (`Cache.clips()`).
-        test_speakers: held-out speakers, or None for "everything is test".
-        val_fraction: share of the training speakers' clips held out for validation, in [0, 1).
-        seed: seed of the shuffle.
-    """
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    ordered = sorted(records, key=lambda r: (r.speaker, r.clip))
-    if test_speakers is None:
-        return Splits(train=[], val=[], test=ordered)
-    held_out = set(test_speakers)
-    test = [r for r in ordered if r.speaker in held_out]
-    pool = [r for r in ordered if r.speaker not in held_out]
-    val_ids = _pick_validation(pool, val_fraction, seed)
-    train = [r for r in pool if r.clip not in val_ids]
-    val = [r for r in pool if r.clip in val_ids]
-    return Splits(train=train, val=val, test=test)
-
-
-def _pick_validation(pool: Sequence[ClipRecord], val_fraction: float, seed: int) -> set[str]:
-    """Clip ids held out for validation (see `split_clips`)."""
-    wanted = round(val_fraction * len(pool))
-    if val_fraction > 0 and len(pool) >= 2:
-        wanted = max(wanted, 1)
-    rng = np.random.default_rng(seed)
-    by_speaker: dict[str, list[str]] = {}
-    for record in pool:
-        by_speaker.setdefault(record.speaker, []).append(record.clip)
-    queues = {s: [clips[i] for i in rng.permutation(len(clips))] for s, clips in by_speaker.items()}
-    speakers = [sorted(queues)[i] for i in rng.permutation(len(queues))]
-    chosen: set[str] = set()
-    while len(chosen) < wanted:
-        progressed = False
-        for speaker in speakers:
-            if len(chosen) < wanted and len(queues[speaker]) > 1:
-                chosen.add(queues[speaker].pop())
-                progressed = True
-        if not progressed:  # every speaker is down to its last clip
-            break
-    return chosen
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,9 +181,14 @@ class TalkingFaceDataset(Dataset[Sample]):
             _labels(record)  # fail early on labels outside MEAD's
         counts = [r.frames if samples_per_clip is None else samples_per_clip for r in self.clips]
         self._offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
-        self._same_speaker = _other_clips_by_speaker(reference_clips or self.clips)
+        self._references = ReferencePicker(
+            source=spec.reference_source,
+            count=spec.num_references,
+            gap=spec.reference_gap,
+            train=train,
+            others=other_clips_by_speaker(reference_clips or self.clips),
+        )
         self._readers = _ReaderPool(cache, max_open_clips)
-        self._warned: set[str] = set()
         self.collate = Collate(spec.background)
 
     def __len__(self) -> int:
@@ -274,7 +207,9 @@ class TalkingFaceDataset(Dataset[Sample]):
         reader = self._readers.get(record.clip)
         rng = self._item_rng(index, epoch)
         centre = self._centre(int(index - self._offsets[clip_index]), reader.num_frames, rng)
-        ref_clip, ref_frames = self._references(record, reader.num_frames, centre, rng)
+        ref_clip, ref_frames = self._references.choose(
+            record, reader.num_frames, centre, rng, self._readers
+        )
         ref_reader = self._readers.get(ref_clip)
         sample = self._landmark_sample(record, reader, centre, ref_reader, ref_frames)
         if not self.spec.landmarks_only:
@@ -308,51 +243,6 @@ class TalkingFaceDataset(Dataset[Sample]):
         """(T,) frame indices of the window around `centre`, clamped to [0, num_frames − 1]."""
         half = self.spec.window // 2
         return np.clip(np.arange(centre - half, centre + half + 1), 0, num_frames - 1)
-
-    def _references(
-        self, record: ClipRecord, num_frames: int, centre: int, rng: np.random.Generator | None
-    ) -> tuple[str, np.ndarray]:
-        """The clip of the references and their (K,) frame indices."""
-        spec = self.spec
-        if spec.num_references == 0:
-            return record.clip, np.zeros(0, dtype=np.int64)
-        if spec.reference_source == "random":
-            others = self._same_speaker.get(record.speaker, {}).get(record.clip, [])
-            if others:
-                assert rng is not None  # "random" always has a generator
-                other = others[int(rng.integers(len(others)))]
-                frames = np.arange(self._readers.get(other).num_frames)
-                return other, _pick(frames, spec.num_references, rng if self.train else None)
-            self._warn_once(
-                record.speaker,
-                f"speaker {record.speaker} has no other clip for random references; "
-                f"using frames of the same clip (at least {spec.reference_gap} frames away)",
-            )
-        candidates = self._away_from(centre, num_frames, record.clip)
-        if spec.reference_source == "spread":
-            opening = self._readers.opening(record.clip)[candidates]
-            candidates = candidates[np.argsort(opening, kind="stable")]
-            return record.clip, _pick(candidates, spec.num_references, rng, jitter=True)
-        return record.clip, _pick(candidates, spec.num_references, rng if self.train else None)
-
-    def _away_from(self, centre: int, num_frames: int, clip: str) -> np.ndarray:
-        """Frames at least `reference_gap` from `centre` (the farthest ones if none are)."""
-        frames = np.arange(num_frames)
-        distance = np.abs(frames - centre)
-        candidates = frames[distance >= self.spec.reference_gap]
-        if len(candidates) == 0:
-            self._warn_once(
-                clip,
-                f"clip {clip} ({num_frames} frames) is too short for reference_gap="
-                f"{self.spec.reference_gap}; using its frames farthest from the target",
-            )
-            candidates = np.sort(frames[distance >= distance.max()])
-        return candidates
-
-    def _warn_once(self, key: str, message: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning(message)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -459,126 +349,3 @@ def _labels(record: ClipRecord) -> tuple[int, int]:
             f"MEAD labels ({', '.join(EMOTIONS)}; levels {LEVELS}); fix the manifest"
         )
     return EMOTIONS.index(record.emotion), record.level - 1
-
-
-def _other_clips_by_speaker(records: Sequence[ClipRecord]) -> dict[str, dict[str, list[str]]]:
-    """speaker → clip → the speaker's other clips (for "random" references)."""
-    by_speaker: dict[str, list[str]] = {}
-    for record in records:
-        by_speaker.setdefault(record.speaker, []).append(record.clip)
-    return {
-        speaker: {clip: [c for c in clips if c != clip] for clip in clips}
-        for speaker, clips in by_speaker.items()
-    }
-
-
-def _pick(
-    candidates: np.ndarray, k: int, rng: np.random.Generator | None, jitter: bool = False
-) -> np.ndarray:
-    """K entries of `candidates`: random (distinct when possible) or evenly spaced.
-
-    With `rng` None: the middles of K equal bins of `candidates` (deterministic). With `jitter`:
-    one random entry of each of the K bins (used on candidates sorted by mouth opening, so the
-    references span its quantiles). Otherwise: K random entries, without replacement when there
-    are at least K.
-    """
-    n = len(candidates)
-    if rng is None or jitter:
-        offset = 0.5 if rng is None else rng.random(k)
-        positions = np.floor((np.arange(k) + offset) * n / k).astype(np.int64)
-        return candidates[np.minimum(positions, n - 1)].astype(np.int64)
-    return rng.choice(candidates, size=k, replace=n < k).astype(np.int64)
-
-
-# --------------------------------------------------------------------------------------------
-# Collation: items → the batch contract
-# --------------------------------------------------------------------------------------------
-
-IMAGE_KEYS: tuple[str, ...] = ("target", "fg_mask", "ref_frames", "ref_masks")
-"""Item keys holding uint8 channel-last images (converted by `Collate`)."""
-
-
-@dataclass(frozen=True)
-class Collate:
-    """Collate items of `TalkingFaceDataset` into a `pmfs.batch.Batch`.
-
-    Images travel through the dataset as the uint8 arrays the decoder made; here they are stacked
-    channel-first and converted to float32 [0, 1] in one pass per key (in a worker, straight into
-    shared memory), and with `background="remove"` composited onto white:
-    `image · mask + 1 · (1 − mask)`. Everything else goes through `default_collate`.
-
-    With `float_images=False` the images stay uint8 (`target` (B, 3, H, W), `fg_mask`
-    (B, 1, H, W), `ref_frames` (B, K, 3, H, W), plus `ref_masks` (B, K, 1, H, W) for background
-    removal): 4× less memory to move between processes; `images_to_float` then makes the batch
-    contract on the device (`TalkingFaceDataModule(images_on_device=True)` does it in
-    `on_after_batch_transfer`).
-
-    Args:
-        background: "keep" or "remove" (the dataset's `SampleSpec.background`).
-        float_images: convert here (the batch contract) or leave uint8 for the device.
-    """
-
-    background: Background = "keep"
-    float_images: bool = True
-
-    def __call__(self, items: Sequence[Sample]) -> Batch:
-        rest = [{k: v for k, v in item.items() if k not in IMAGE_KEYS} for item in items]
-        batch: dict[str, Any] = default_collate(rest)
-        if "target" not in items[0]:  # landmark-only
-            return cast(Batch, batch)
-        keys: tuple[str, ...] = ("target", "fg_mask", "ref_frames")
-        keys += ("ref_masks",) if self.background == "remove" else ()
-        for key in keys:
-            images = [  # masks get a channel axis: (..., H, W) → (..., H, W, 1)
-                item[key] if key in ("target", "ref_frames") else item[key][..., None]
-                for item in items
-            ]
-            batch[key] = _stack_channel_first(images, self.float_images)  # (B, [K,] C, H, W)
-        if self.float_images and self.background == "remove":
-            _fill_white(batch["target"], batch["fg_mask"])
-            _fill_white(batch["ref_frames"], batch.pop("ref_masks"))
-        return cast(Batch, batch)
-
-
-def images_to_float(batch: Batch, background: Background) -> Batch:
-    """Finish a `Collate(float_images=False)` batch on its device: uint8 → float32 [0, 1].
-
-    A batch that is landmark-only or already float passes through unchanged.
-    """
-    target = batch.get("target")
-    if target is None or target.dtype != torch.uint8:
-        return batch
-    for key in ("target", "fg_mask", "ref_frames"):
-        batch[key] = batch[key].to(torch.float32).mul_(1.0 / 255.0)
-    ref_masks = cast(dict[str, torch.Tensor], batch).pop("ref_masks", None)
-    if background == "remove" and ref_masks is not None:
-        _fill_white(batch["target"], batch["fg_mask"])
-        _fill_white(batch["ref_frames"], ref_masks.to(torch.float32).mul_(1.0 / 255.0))
-    return batch
-
-
-def _stack_channel_first(images: Sequence[np.ndarray], to_float: bool) -> torch.Tensor:
-    """Stack uint8 (..., H, W, C) arrays → (B, ..., C, H, W): float32 in [0, 1], or uint8.
-
-    In a DataLoader worker the result is allocated in shared memory (as `default_collate` does),
-    so sending it to the main process copies nothing.
-    """
-    stacked = torch.from_numpy(np.stack(images))  # (B, ..., H, W, C) uint8
-    channel_first = stacked.movedim(-1, -3)  # (B, ..., C, H, W), a view
-    out = _empty(tuple(channel_first.shape), torch.float32 if to_float else torch.uint8)
-    out.copy_(channel_first)
-    return out.mul_(1.0 / 255.0) if to_float else out
-
-
-def _empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """An uninitialised tensor, in shared memory when inside a DataLoader worker."""
-    if get_worker_info() is None:
-        return torch.empty(shape, dtype=dtype)
-    nbytes = math.prod(shape) * torch.empty(0, dtype=dtype).element_size()
-    storage = torch.UntypedStorage._new_shared(nbytes)
-    return torch.empty(0, dtype=dtype).set_(storage).view(shape)
-
-
-def _fill_white(images: torch.Tensor, masks: torch.Tensor) -> None:
-    """In place: images · masks + (1 − masks) = 1 − masks · (1 − images) (masks broadcast on C)."""
-    images.sub_(1.0).mul_(masks).add_(1.0)

@@ -31,14 +31,13 @@ from pmfs.metrics.landmarks import (
 from pmfs.metrics.lpips import LPIPS, LPIPSNetwork, load_lpips_network, lpips_skip_reason
 from pmfs.metrics.syncnet import (
     SyncNetScore,
-    SyncNetV2,
-    load_syncnet,
     sync_distances,
     sync_scores,
     syncnet_embeddings,
     syncnet_frames,
     syncnet_mfcc,
 )
+from pmfs.metrics.syncnet_model import SyncNetV2, load_syncnet
 from pmfs.metrics.weights import MetricWeightsError, check_weights
 
 __all__ = [

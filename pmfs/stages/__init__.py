@@ -1,13 +1,7 @@
 """One `LightningModule` per stage of the method (DESIGN §1)."""
 
 from pmfs.stages.audio_to_mouth import AudioToMouth
-from pmfs.stages.common import (
-    LandmarkLossWeights,
-    canonical_content,
-    landmark_losses,
-    landmark_metrics,
-    place_content,
-)
+from pmfs.stages.common import canonical_content, landmark_metrics, place_content
 from pmfs.stages.curriculum import Curriculum, Ramp
 from pmfs.stages.face_renderer import (
     DiscriminatorConfig,
@@ -24,14 +18,12 @@ __all__ = [
     "Curriculum",
     "DiscriminatorConfig",
     "FaceRenderer",
-    "LandmarkLossWeights",
     "MouthToFace",
     "Ramp",
     "RendererLossWeights",
     "RendererOutput",
     "StageCheckpoints",
     "canonical_content",
-    "landmark_losses",
     "landmark_metrics",
     "place_content",
 ]

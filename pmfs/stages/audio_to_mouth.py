@@ -10,12 +10,11 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
-from pmfs.batch import Batch
+from pmfs.batch import Batch, Split
+from pmfs.losses.landmarks import LandmarkLossWeights
 from pmfs.networks.audio_to_mouth import AudioToMouthNet
 from pmfs.stages.common import (
-    LandmarkLossWeights,
     LandmarkStage,
-    Split,
     canonical_content,
     clip_window_index,
     landmark_metrics,

@@ -1,11 +1,12 @@
-"""Shared pieces of the landmark stages: loss weights, targets in the canonical frame, the loss,
-and `LandmarkStage`, the training loop both stages share."""
+"""Shared pieces of the stages: targets in the canonical frame, metrics, config saving, the
+non-finite loss check, the manual-optimization step, and `LandmarkStage`, the training loop both
+landmark stages share (their losses are in `pmfs.losses.landmarks`)."""
 
 from __future__ import annotations
 
 import inspect
 import logging
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -20,28 +21,10 @@ from torchmetrics import MetricCollection
 
 from pmfs.batch import Batch, Split
 from pmfs.landmarks import CONTENT_INDICES, from_canonical, to_canonical
+from pmfs.losses.landmarks import LandmarkLossWeights, landmark_losses
 from pmfs.metrics import FaceLMD, MouthLMD, VelocityLMD
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LandmarkLossWeights:
-    """Weights of the landmark losses; a weight of 0 means the term is not computed.
-
-    Attributes:
-        l1: mean absolute error of the points.
-        velocity: mean absolute error of the frame-to-frame differences (needs T > 1).
-    """
-
-    l1: float = 1.0
-    velocity: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.l1 < 0 or self.velocity < 0:
-            raise ValueError(
-                f"loss weights must be >= 0, got l1={self.l1}, velocity={self.velocity}"
-            )
 
 
 def canonical_content(landmarks: Tensor) -> Tensor:
@@ -73,31 +56,6 @@ def landmark_metrics(prefix: str, face: bool) -> MetricCollection:
     return MetricCollection(metrics, prefix=prefix)  # type: ignore[arg-type]
 
 
-def landmark_losses(
-    pred: Tensor, target: Tensor, weights: LandmarkLossWeights
-) -> dict[str, Tensor]:
-    """Weighted L1 and velocity losses of point sequences.
-
-    Args:
-        pred: (B, T, N, 2) predicted points.
-        target: (B, T, N, 2) true points, same frame and unit.
-        weights: term weights; a zero weight skips the term.
-
-    Returns:
-        `{"loss": total}` plus one unweighted entry per computed term ("l1", "velocity").
-    """
-    terms: dict[str, Tensor] = {}
-    total = pred.new_zeros(())
-    if weights.l1 > 0:
-        terms["l1"] = (pred - target).abs().mean()
-        total = total + weights.l1 * terms["l1"]
-    if weights.velocity > 0 and pred.shape[1] > 1:
-        velocity = torch.diff(pred, dim=1) - torch.diff(target, dim=1)
-        terms["velocity"] = velocity.abs().mean()
-        total = total + weights.velocity * terms["velocity"]
-    return {"loss": total, **terms}
-
-
 def save_config(module: LightningModule, objects: list[str]) -> None:
     """`save_hyperparameters` from the caller's `__init__`, keeping checkpoints rebuildable.
 
@@ -115,6 +73,27 @@ def save_config(module: LightningModule, objects: list[str]) -> None:
     caller = inspect.currentframe()
     frame = caller.f_back if caller is not None else None
     module.save_hyperparameters(ignore=None if given is not None else objects, frame=frame)
+
+
+def load_stage_checkpoint(
+    stage: LightningModule, checkpoint: str, argument: str = "stage checkpoint"
+) -> None:
+    """Load a stage's Lightning checkpoint (`state_dict`, strict) into `stage`.
+
+    Args:
+        stage: the stage (or its model) to load into.
+        checkpoint: path of the `.ckpt` (or of a bare `state_dict`).
+        argument: the config argument that named the file, for the error message.
+    """
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{argument} {path} does not exist; give the .ckpt of a trained "
+            f"{type(stage).__name__} (e.g. lightning_logs/version_N/checkpoints/last.ckpt)"
+        )
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    stage.load_state_dict(state.get("state_dict", state))
+    log.info("loaded %s from %s", type(stage).__name__, path)
 
 
 NonFinite = Literal["raise", "skip"]

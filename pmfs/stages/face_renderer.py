@@ -1,7 +1,7 @@
 """Stage 3, `FaceRenderer`: sketches of the window + the target with its lower face hidden + K
 references → the RGB frame (DESIGN §1).
 
-The sketches are drawn on the device by the differentiable renderer of `pmfs.landmarks`, so the
+The sketches are drawn on the device by the differentiable renderer of `pmfs.sketch`, so the
 image loss can reach the landmarks (the system's joint fine-tuning). The components the ablations
 switch are typed arguments: `network.warping`, `target_mask`, `background` (which must match the
 DataModule's), the loss weights (0 = not computed) — and what is switched off is not built: no
@@ -15,43 +15,27 @@ system calls when it trains this stage inside the whole chain.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import OptimizerCallable
-from torch import Tensor, nn
+from torch import Tensor
 from torch.optim import Optimizer
 
-from data_modules.talking_face import TalkingFaceDataModule
 from pmfs.batch import Background, Batch, Split
 from pmfs.clip import ClipInputs, ClipOutput
-from pmfs.landmarks import mouth_box, mouth_box_mask, render_sketch
-from pmfs.losses.gan import (
-    discriminator_hinge_loss,
-    feature_matching_loss,
-    generator_hinge_loss,
-)
+from pmfs.landmarks import mouth_box, mouth_box_mask
+from pmfs.losses.gan import discriminator_hinge_loss, feature_matching_loss, generator_hinge_loss
 from pmfs.losses.image import masked_l1, warp_loss
 from pmfs.losses.perceptual import PerceptualLoss
 from pmfs.masks import TargetMask, face_hull_mask, target_mask
 from pmfs.metrics.image import image_metrics
 from pmfs.networks.discriminator import MultiScalePatchDiscriminator
 from pmfs.networks.face_renderer import FaceRendererNet, ReferenceFeatures, RendererNetOutput
+from pmfs.sketch import render_sketch
 from pmfs.stages.common import NonFinite, check_finite, clip_window_index, save_config
-
-
-@contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """Within the block, `module`'s parameters build no graph (their flags are restored after)."""
-    flags = [p.requires_grad for p in module.parameters()]
-    module.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for parameter, flag in zip(module.parameters(), flags, strict=True):
-            parameter.requires_grad_(flag)
+from pmfs.stages.manual_step import frozen, manual_step
 
 
 @dataclass(frozen=True)
@@ -353,23 +337,11 @@ class FaceRenderer(LightningModule):
         losses = self.generator_losses(out, batch) | self.discriminator_losses(out, batch)
         if not check_finite(losses, batch, self.global_step, self.nonfinite, "FaceRenderer"):
             return
-        optimizers = self.optimizers()
-        pairs = list(
-            zip(
-                optimizers if isinstance(optimizers, list) else [optimizers],
-                [self.network] + ([] if self.discriminator is None else [self.discriminator]),
-                strict=True,
-            )
-        )
-        for optimizer, _ in pairs:
-            optimizer.zero_grad(set_to_none=True)
         # one backward: the generator's GAN terms saw the discriminator frozen, and the
         # discriminator's loss saw detached frames, so each network gets only its own gradient
-        self.manual_backward(losses["loss"] + losses.get("d_loss", losses["loss"].new_zeros(())))
-        for optimizer, module in pairs:
-            if self.gradient_clip is not None:
-                torch.nn.utils.clip_grad_norm_(module.parameters(), self.gradient_clip)
-            optimizer.step()
+        total = losses["loss"] + losses.get("d_loss", losses["loss"].new_zeros(()))
+        trained = [self.network] + ([] if self.discriminator is None else [self.discriminator])
+        manual_step(self, total, trained, self.gradient_clip)
         self._log("train", losses, batch)
 
     def _log(self, split: Split, losses: dict[str, Tensor], batch: Batch) -> None:
@@ -406,21 +378,20 @@ class FaceRenderer(LightningModule):
         return optimizers
 
     def check_background(self, background: str) -> None:
-        """Fail early when the DataModule prepares frames for another background mode."""
+        """Fail early when the DataModule prepares frames for another background mode.
+
+        `pmfs fit|validate|test|predict` call it where model and data meet (the CLI's
+        `before_<subcommand>`, `pmfs.commands.lightning`); a script that pairs them itself calls
+        it too.
+        """
         if background != self.background:
             raise ValueError(
                 f"the renderer has background={self.background!r} but the DataModule gives "
                 f"background={background!r} frames; set both to the same value"
             )
 
-    def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)  # the Trainer sets it in fit
-        if isinstance(datamodule, TalkingFaceDataModule):
-            self.check_background(datamodule.spec.background)
-
 
 __all__ = [
-    "Background",
     "DiscriminatorConfig",
     "FaceRenderer",
     "RendererLossWeights",

@@ -11,23 +11,21 @@ model's predictions when there is one. Pose points come from the target frames, 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
-from pmfs.batch import Batch
+from pmfs.batch import Batch, Split
 from pmfs.landmarks import POSE_INDICES
+from pmfs.losses.landmarks import LandmarkLossWeights
 from pmfs.networks.mouth_to_face import MouthToFaceNet
 from pmfs.stages.audio_to_mouth import AudioToMouth
 from pmfs.stages.common import (
-    LandmarkLossWeights,
     LandmarkStage,
-    Split,
     canonical_content,
     clip_window_index,
     landmark_metrics,
+    load_stage_checkpoint,
     save_config,
 )
 
@@ -76,7 +74,7 @@ class MouthToFace(LandmarkStage):
         self.content_model = content_model
         if content_model is not None:
             if content_checkpoint is not None:
-                _load_weights(content_model, content_checkpoint)
+                load_stage_checkpoint(content_model, content_checkpoint, "content_checkpoint")
             content_model.requires_grad_(False).eval()
         elif content_checkpoint is not None:
             raise ValueError("content_checkpoint is given but content_model is None; set both")
@@ -160,14 +158,3 @@ class MouthToFace(LandmarkStage):
 
     def _face(self, pred: Tensor, batch: Batch) -> Tensor:
         return pred
-
-
-def _load_weights(model: AudioToMouth, checkpoint: str) -> None:
-    """Load a Lightning checkpoint's `state_dict` into `model` (strict)."""
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"content_checkpoint {path} does not exist; give the .ckpt of a trained AudioToMouth"
-        )
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    model.load_state_dict(state.get("state_dict", state))

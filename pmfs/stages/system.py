@@ -24,40 +24,36 @@ checkpoints).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import torch
 from lightning.pytorch import LightningModule
-from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from pmfs.batch import Batch
+from pmfs.batch import Batch, Split
 from pmfs.clip import ClipInputs, ClipOutput
 from pmfs.landmarks import POSE_INDICES
+from pmfs.losses.landmarks import landmark_losses
 from pmfs.metrics.image import image_metrics
 from pmfs.stages.audio_to_mouth import AudioToMouth
 from pmfs.stages.common import (
     NonFinite,
-    Split,
     canonical_content,
     check_finite,
     clip_window_index,
-    landmark_losses,
     landmark_metrics,
+    load_stage_checkpoint,
     place_content,
     save_config,
 )
 from pmfs.stages.curriculum import Curriculum
 from pmfs.stages.face_renderer import FaceRenderer
 from pmfs.stages.lr_decay import LRDecay, decay_schedulers, training_horizon
+from pmfs.stages.manual_step import manual_step
 from pmfs.stages.mouth_to_face import MouthToFace
-
-log = logging.getLogger(__name__)
 
 StageName = Literal["audio_to_mouth", "mouth_to_face", "renderer"]
 STAGES: tuple[StageName, ...] = ("audio_to_mouth", "mouth_to_face", "renderer")
@@ -242,16 +238,7 @@ class PMFS(LightningModule):
         self.batches_seen += 1
         if not check_finite(losses, batch, self.global_step, self.nonfinite, "PMFS"):
             return
-        optimizers = self._optimizers_by_module()
-        for optimizer, _ in optimizers:
-            optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(total)
-        for optimizer, module in optimizers:
-            if self.gradient_clip is not None:
-                torch.nn.utils.clip_grad_norm_(module.parameters(), self.gradient_clip)
-            optimizer.step()
-        for scheduler in self._schedulers():
-            scheduler.step()
+        manual_step(self, total, self._trained_modules(), self.gradient_clip, self._schedulers())
         size = batch["mel"].shape[0]
         self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, batch_size=size)
         self.log_dict(
@@ -260,13 +247,8 @@ class PMFS(LightningModule):
         # averaged over DDP processes: N processes with batch B/N log what one with B logs
         self.log("train/loss", total.detach(), prog_bar=True, batch_size=size, sync_dist=True)
 
-    def _optimizers_by_module(self) -> list[tuple[LightningOptimizer, nn.Module]]:
-        """The optimizers in `configure_optimizers` order with the module each one updates."""
-        optimizers = self.optimizers()
-        found = optimizers if isinstance(optimizers, list) else [optimizers]
-        return list(zip(found, self._trained_modules(), strict=True))
-
     def _trained_modules(self) -> list[nn.Module]:
+        """The network each optimizer updates, in `configure_optimizers` order."""
         modules: list[nn.Module] = []
         if "audio_to_mouth" not in self.frozen:
             modules.append(self.audio_to_mouth.network)
@@ -397,16 +379,3 @@ class PMFS(LightningModule):
             }
             faces.append(self._faces(content[rows], batch)[:, centre])
         return torch.cat(faces)
-
-
-def load_stage_checkpoint(stage: LightningModule, checkpoint: str) -> None:
-    """Load a stage's Lightning checkpoint (`state_dict`, strict) into `stage`."""
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"stage checkpoint {path} does not exist; give the .ckpt of a trained "
-            f"{type(stage).__name__} (e.g. lightning_logs/version_N/checkpoints/last.ckpt)"
-        )
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    stage.load_state_dict(state.get("state_dict", state))
-    log.info("loaded %s from %s", type(stage).__name__, path)

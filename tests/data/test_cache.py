@@ -15,12 +15,10 @@ from pmfs.data.cache import (
     Cache,
     CacheError,
     CacheNotFoundError,
-    CacheWriter,
-    ClipData,
     ImagePack,
     clip_dir,
-    write_image_pack,
 )
+from pmfs.data.cache_writer import CacheWriter, ClipData, write_image_pack
 
 
 def _clip(n: int = 6, size: int = 32, seed: int = 0) -> ClipData:

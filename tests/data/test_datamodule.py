@@ -18,7 +18,8 @@ from torch.utils.data import DistributedSampler
 from data_modules import TalkingFaceDataModule
 from pmfs.audio import mel_window
 from pmfs.batch import EMOTIONS, Batch
-from pmfs.data.cache import Cache, CacheNotFoundError, CacheWriter, ClipData, ClipReader
+from pmfs.data.cache import Cache, CacheNotFoundError, ClipReader
+from pmfs.data.cache_writer import CacheWriter, ClipData
 from pmfs.landmarks import mouth_opening, pixels_to_normalized
 
 SIZE = 64  # cache crops
@@ -527,8 +528,10 @@ def test_ddp_trainer_ranks_see_disjoint_samples(synth_cache: Path, tmp_path: Pat
 
 def test_reads_the_real_synthetic_cache(tmp_path: Path) -> None:
     """End to end with `pmfs data synth`'s generator: its held-out speakers, real masks."""
-    synth = pytest.importorskip("pmfs.data.synth")
-    config = synth.SynthConfig(
+    from pmfs.data.synth.config import SynthConfig
+    from pmfs.data.synth.generate import build_synthetic_dataset
+
+    config = SynthConfig(
         out=tmp_path / "synth",
         speakers=3,
         clips=2,
@@ -539,7 +542,7 @@ def test_reads_the_real_synthetic_cache(tmp_path: Path) -> None:
         progress=False,
         test_speakers=1,
     )
-    synth.build_synthetic_dataset(config)
+    build_synthetic_dataset(config)
     cache = Cache(tmp_path / "synth")
     dm = _module(tmp_path / "synth", image_size=SIZE, background="remove", val_fraction=0.25)
     dm.setup()

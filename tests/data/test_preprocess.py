@@ -27,14 +27,14 @@ import soundfile as sf
 from PIL import Image, ImageDraw
 
 from pmfs.audio import mel
+from pmfs.commands.data import add_preprocess_parser, run_preprocess
 from pmfs.data.cache import Cache
-from pmfs.data.preprocess import add_preprocess_parser, run_preprocess
-from pmfs.data.preprocess import crop as crop_mod
 from pmfs.data.preprocess.layouts import cremad_labels, discover
 from pmfs.data.preprocess.mask import foreground_mask
 from pmfs.data.preprocess.pipeline import PreprocessSettings, preprocess
+from pmfs.faces import crop as crop_mod
 from pmfs.landmarks import TEMPLATE
-from pmfs.video import write_video
+from pmfs.video_writer import write_video
 
 RAW_W, RAW_H, FACE = 320, 240, 70.0  # raw frame size; face width in pixels
 SIZE = 96  # crop side of the tests
@@ -200,7 +200,7 @@ def test_default_crop_follows_the_template() -> None:
 
 def test_parser_needs_no_heavy_imports() -> None:
     code = (
-        "import sys; from pmfs.data.preprocess import main, add_preprocess_parser; "
+        "import sys; from pmfs.commands.data import main, add_preprocess_parser; "
         "import argparse; p = argparse.ArgumentParser(); "
         "add_preprocess_parser(p.add_subparsers()); "
         "print(sorted({'torch', 'av', 'numpy', 'scipy', 'face_alignment'} & set(sys.modules)))"
@@ -338,7 +338,8 @@ def test_matches_the_synthetic_generators_direct_cache(tmp_path: Path) -> None:
     mean |difference| < 0.1 (measured 0.05, the AAC round trip of the raw m4a).
     """
     from data_modules.talking_face import TalkingFaceDataModule
-    from pmfs.data.synth.generate import SynthConfig, build_synthetic_dataset
+    from pmfs.data.synth.config import SynthConfig
+    from pmfs.data.synth.generate import build_synthetic_dataset
 
     size, direct = 64, tmp_path / "synth"
     config = SynthConfig(out=direct, speakers=2, clips=2, size=size, raw=True, workers=1,
@@ -491,7 +492,7 @@ def test_kill_and_resume_gives_the_uninterrupted_result(
     root = mead_raw[0]
     argv = ["mead", "--root", str(root), "--size", str(SIZE), "--detector", "precomputed"]
     argv += ["--no-progress"]
-    command = [sys.executable, "-m", "pmfs.data.preprocess", *argv]
+    command = [sys.executable, "-m", "pmfs", "data", "preprocess", *argv]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     reference = tmp_path / "reference"
     subprocess.run([*command, "--out", str(reference)], check=True, env=env, timeout=300)

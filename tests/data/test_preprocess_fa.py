@@ -21,16 +21,17 @@ import numpy as np
 import pytest
 import torch
 
+from pmfs.commands.data import main
 from pmfs.data.cache import Cache
-from pmfs.data.preprocess import main
-from pmfs.data.preprocess.detect import (
+from pmfs.data.preprocess.pipeline import PreprocessSettings, preprocess
+from pmfs.faces.detect import (
     DetectorWeightsError,
     FaceAlignmentDetector,
     select_face,
     weight_files,
 )
-from pmfs.data.preprocess.pipeline import PreprocessSettings, preprocess
-from pmfs.video import read_video, write_video
+from pmfs.video import read_video
+from pmfs.video_writer import write_video
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -141,5 +142,5 @@ def test_missing_weights_name_the_files_and_the_folder(
     assert "s3fd-619a316812.pth" in message and "2DFAN4-11f355bf06.pth.tar" in message
     _mead_layout(tmp_path / "raw", sample_videos[0], None)
     args = ["mead", "--root", str(tmp_path / "raw"), "--out", str(tmp_path / "cache")]
-    assert main([*args, "--detector", "face-alignment", "--no-progress"]) == 1
+    assert main(["preprocess", *args, "--detector", "face-alignment", "--no-progress"]) == 1
     assert str(folder / "s3fd-619a316812.pth") in capsys.readouterr().err

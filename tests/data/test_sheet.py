@@ -9,10 +9,11 @@ import pytest
 from PIL import Image
 
 from pmfs.batch import EMOTIONS
+from pmfs.commands.data import main
 from pmfs.data.cache import Cache, CacheNotFoundError
-from pmfs.data.cli import main
 from pmfs.data.sheet import SheetLayout, make_contact_sheet, pick_clip, pick_frame
-from pmfs.data.synth import SynthConfig, build_synthetic_dataset
+from pmfs.data.synth.config import SynthConfig
+from pmfs.data.synth.generate import build_synthetic_dataset
 
 
 @pytest.fixture(scope="module")

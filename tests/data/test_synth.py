@@ -10,29 +10,17 @@ import pytest
 
 from pmfs.audio import SAMPLE_RATE, VIDEO_FPS, num_video_frames
 from pmfs.batch import EMOTIONS
-from pmfs.data.synth.articulation import (
-    CONTROL_RATE,
-    PHONES,
-    ArticulatoryTrack,
-    Prosody,
-    Segment,
-    build_track,
-    plan_utterance,
-)
+from pmfs.data.synth.articulation import CONTROL_RATE, ArticulatoryTrack, Prosody, build_track
+from pmfs.data.synth.config import SynthConfig
 from pmfs.data.synth.emotion import EMOTION_STYLES, emotion_style
 from pmfs.data.synth.face import NEUTRAL_FACE, articulate, close_eyes, shape_face
-from pmfs.data.synth.generate import (
-    ClipPlan,
-    SynthClip,
-    SynthConfig,
-    make_clip,
-    plan_clips,
-    raw_frame_size,
-)
+from pmfs.data.synth.generate import plan_clips
+from pmfs.data.synth.make import ClipPlan, SynthClip, make_clip, raw_frame_size
 from pmfs.data.synth.raster import Canvas, polygon_coverage, stroke_outline
 from pmfs.data.synth.seeds import derive_rng
 from pmfs.data.synth.speaker import sample_speaker
 from pmfs.data.synth.speech import Voice, synthesize
+from pmfs.data.synth.utterance import PHONES, Segment, plan_utterance
 from pmfs.landmarks import MIRROR_INDICES, mouth_opening
 
 # --------------------------------------------------------------------------------------------

@@ -10,10 +10,11 @@ import pytest
 
 from pmfs.audio import SAMPLE_RATE, VIDEO_FPS, load_audio, mel_window
 from pmfs.batch import EMOTIONS
+from pmfs.commands.data import main
 from pmfs.data.cache import Cache
-from pmfs.data.cli import main
-from pmfs.data.synth import SynthConfig, build_synthetic_dataset
-from pmfs.data.synth.generate import raw_frame_size
+from pmfs.data.synth.config import SynthConfig
+from pmfs.data.synth.generate import build_synthetic_dataset
+from pmfs.data.synth.make import raw_frame_size
 from pmfs.data.synth.raw import raw_paths
 from pmfs.landmarks import mouth_opening
 from pmfs.video import read_video

@@ -17,16 +17,14 @@ import torch
 from scipy.fft import dct
 
 from pmfs.metrics.syncnet import (
-    SYNCNET_WEIGHTS_FILE,
     SyncNetScore,
-    SyncNetV2,
-    load_syncnet,
     sync_distances,
     sync_scores,
     syncnet_embeddings,
     syncnet_frames,
     syncnet_mfcc,
 )
+from pmfs.metrics.syncnet_model import SYNCNET_WEIGHTS_FILE, SyncNetV2, load_syncnet
 from pmfs.metrics.weights import MetricWeightsError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

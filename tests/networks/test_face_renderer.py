@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from pmfs.networks import FaceRendererNet, ReferenceFeatures, renderer_flops
-from pmfs.networks.face_renderer import warp
+from pmfs.networks.warping import warp
 
 SIZE = 64
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pmfs.landmarks import TEMPLATE, render_sketch
+from pmfs.landmarks import TEMPLATE
 from pmfs.networks import FaceRendererNet
-from pmfs.networks.face_renderer import warp
 from pmfs.networks.landmark_flow import landmark_flow
+from pmfs.networks.warping import warp
+from pmfs.sketch import render_sketch
 
 SIZE = 64
 

@@ -33,12 +33,13 @@ import torch
 from lightning.pytorch import LightningDataModule
 
 from pmfs.batch import Batch
-from pmfs.data.synth import SynthConfig, build_synthetic_dataset
+from pmfs.commands.lightning import PMFSLightningCLI
+from pmfs.data.synth.config import SynthConfig
+from pmfs.data.synth.generate import build_synthetic_dataset
 from pmfs.landmarks import mouth_box
-from pmfs.lightning_cli import PMFSLightningCLI
 from pmfs.metrics.image import crop_mouths, image_psnr
-from pmfs.networks.face_renderer import warp
 from pmfs.networks.landmark_flow import landmark_flow
+from pmfs.networks.warping import warp
 from pmfs.stages import PMFS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,13 +13,7 @@ from data_modules.talking_face import TalkingFaceDataModule
 from pmfs.batch import Batch
 from pmfs.landmarks import CONTENT_INDICES, TEMPLATE, Similarity
 from pmfs.networks import AudioToMouthNet
-from pmfs.stages import (
-    AudioToMouth,
-    LandmarkLossWeights,
-    canonical_content,
-    landmark_losses,
-    place_content,
-)
+from pmfs.stages import AudioToMouth, canonical_content, place_content
 
 # steps called outside a Trainer: their `self.log` calls warn and do nothing
 pytestmark = pytest.mark.filterwarnings("ignore:You are trying to `self.log")
@@ -84,18 +78,6 @@ def test_canonical_content_ignores_head_pose() -> None:
     torch.testing.assert_close(
         canonical_content(moved), canonical_content(faces), atol=1e-5, rtol=0
     )
-
-
-def test_losses_match_definition_and_zero_weight_skips() -> None:
-    pred, target = torch.randn(B, T, 31, 2), torch.randn(B, T, 31, 2)
-    losses = landmark_losses(pred, target, LandmarkLossWeights(l1=2.0, velocity=0.5))
-    l1 = (pred - target).abs().mean()
-    velocity = ((pred[:, 1:] - pred[:, :-1]) - (target[:, 1:] - target[:, :-1])).abs().mean()
-    torch.testing.assert_close(losses["loss"], 2.0 * l1 + 0.5 * velocity)
-    only_l1 = landmark_losses(pred, target, LandmarkLossWeights(l1=1.0, velocity=0.0))
-    assert set(only_l1) == {"loss", "l1"}
-    with pytest.raises(ValueError, match=">= 0"):
-        LandmarkLossWeights(velocity=-1.0)
 
 
 def test_stage_overfits_a_real_batch(tiny_synth_root: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,10 @@ from lightning.pytorch import Trainer
 
 from data_modules import TalkingFaceDataModule
 from pmfs.batch import Batch
-from pmfs.clip import clip_inputs_from_cache
+from pmfs.cli import main
+from pmfs.commands.lightning import check_model_meets_data
 from pmfs.data.cache import Cache
+from pmfs.data.clips import clip_inputs_from_cache
 from pmfs.landmarks import TEMPLATE
 from pmfs.masks import face_hull_mask
 from pmfs.networks import FaceRendererNet
@@ -19,6 +22,7 @@ from pmfs.stages import FaceRenderer, RendererLossWeights
 from pmfs.stages.common import NonFiniteLossError
 
 SIZE = 32
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
 
 def _renderer(warping: bool = True, **kwargs: object) -> FaceRenderer:
@@ -116,15 +120,33 @@ def test_non_finite_loss_names_the_samples() -> None:
         renderer.training_step(batch, 0)
 
 
-def test_background_must_match_the_datamodule(tiny_synth_root: Path, tmp_path: Path) -> None:
+def test_background_must_match_the_datamodule(
+    tiny_synth_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pmfs fit` checks it where model and data meet, before any batch is read."""
     dm = TalkingFaceDataModule(
         str(tiny_synth_root), image_size=SIZE, batch_size=2, num_workers=0, background="remove"
     )
-    trainer = Trainer(
-        accelerator="cpu", max_steps=1, logger=False, default_root_dir=tmp_path, barebones=True
-    )
+    check_model_meets_data(_renderer(background="remove"), dm)
+    monkeypatch.setattr(sys, "argv", ["pmfs"])  # LightningCLI must not see pytest's arguments
+    args = [
+        "fit",
+        *("-c", str(EXPERIMENTS / "stages" / "face_renderer.yaml")),
+        *("-c", str(EXPERIMENTS / "stages" / "synthetic.yaml")),
+        f"--data.init_args.root={tiny_synth_root}",
+        f"--data.init_args.image_size={SIZE}",
+        "--data.init_args.background=remove",
+        "--model.init_args.network.init_args.channels=4",
+        "--model.init_args.network.init_args.max_channels=8",
+        "--model.init_args.loss_weights.perceptual=0",
+        "--model.init_args.background=keep",
+        "--trainer.logger=false",
+        "--trainer.fast_dev_run=true",
+        "--trainer.accelerator=cpu",
+        f"--trainer.default_root_dir={tmp_path}",
+    ]
     with pytest.raises(ValueError, match="background='keep' but the DataModule"):
-        trainer.fit(_renderer(background="keep"), dm)
+        main(args)
 
 
 def test_fit_updates_generator_and_discriminator(tiny_synth_root: Path, tmp_path: Path) -> None:

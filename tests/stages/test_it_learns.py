@@ -23,7 +23,8 @@ from lightning.pytorch import Trainer, seed_everything
 
 from data_modules.talking_face import TalkingFaceDataModule
 from pmfs.batch import Batch
-from pmfs.data.synth import SynthConfig, build_synthetic_dataset
+from pmfs.data.synth.config import SynthConfig
+from pmfs.data.synth.generate import build_synthetic_dataset
 from pmfs.landmarks import CONTENT_INDICES, LIPS, POSE_INDICES, from_canonical, to_canonical
 from pmfs.networks import AudioToMouthNet, MouthToFaceNet, analytic_face
 from pmfs.stages import AudioToMouth, MouthToFace, canonical_content

@@ -11,9 +11,10 @@ from lightning.pytorch import Trainer
 
 from data_modules import TalkingFaceDataModule
 from pmfs.batch import Batch
-from pmfs.clip import clip_inputs_from_cache
 from pmfs.data.cache import Cache
+from pmfs.data.clips import clip_inputs_from_cache
 from pmfs.landmarks import TEMPLATE
+from pmfs.losses.landmarks import landmark_losses
 from pmfs.networks import AudioToMouthNet, FaceRendererNet, MouthToFaceNet
 from pmfs.stages import (
     PMFS,
@@ -24,7 +25,7 @@ from pmfs.stages import (
     Ramp,
     StageCheckpoints,
 )
-from pmfs.stages.common import NonFiniteLossError, landmark_losses
+from pmfs.stages.common import NonFiniteLossError
 
 SIZE = 32
 

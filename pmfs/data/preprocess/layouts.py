@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 Dataset = Literal["mead", "cremad"]
 
-MEAD_TEST_SPEAKERS: tuple[str, ...] = ("M003", "M030", "W024")
 CREMAD_EMOTIONS: dict[str, str] = {
     "ANG": "angry",
     "DIS": "disgusted",

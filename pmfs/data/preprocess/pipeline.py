@@ -3,9 +3,9 @@
 One clip: audio at 16 kHz mono (present, not silent) → landmarks of the video's frames at 25 fps
 (detector, streamed) → fill short gaps → smooth → one stable square crop → second pass over the
 video cropping each frame → audio as long as the video → landmarks into the crop → foreground
-mask → mel → write the clip atomically (`pmfs.data.cache.write_clip_dir`). Any problem with one
-clip becomes a "skipped" manifest row whose reason starts with a short code (`no_face: …`), and
-the run goes on.
+mask → mel → write the clip atomically (`pmfs.data.cache_writer.write_clip_dir`). Any problem
+with one clip becomes a "skipped" manifest row whose reason starts with a short code
+(`no_face: …`), and the run goes on.
 
 Workers are processes (`spawn`); each builds its detector once and writes its clips itself; the
 parent owns the manifest (`CacheWriter.add`). A clip already recorded with the same settings hash
@@ -36,17 +36,19 @@ from pmfs.audio import (
     load_audio,
     mel,
 )
-from pmfs.data.cache import CacheWriter, ClipData, ClipRecord, write_clip_dir
-from pmfs.data.preprocess import crop as crop_mod
-from pmfs.data.preprocess.detect import (
+from pmfs.batch import MEAD_TEST_SPEAKERS
+from pmfs.data.cache import ClipRecord
+from pmfs.data.cache_writer import CacheWriter, ClipData, write_clip_dir
+from pmfs.data.preprocess.layouts import ClipJob, Dataset, discover
+from pmfs.data.preprocess.mask import foreground_masks
+from pmfs.data.preprocess.settings import PreprocessSettings
+from pmfs.faces import crop as crop_mod
+from pmfs.faces.detect import (
     LandmarkDetector,
     LandmarkFileError,
     make_detector,
     missing_weights,
 )
-from pmfs.data.preprocess.layouts import MEAD_TEST_SPEAKERS, ClipJob, Dataset, discover
-from pmfs.data.preprocess.mask import foreground_masks
-from pmfs.data.preprocess.settings import PreprocessSettings
 from pmfs.video import VideoError, VideoInfo, align_audio, iter_frames, probe_video
 
 log = logging.getLogger(__name__)

@@ -1,18 +1,18 @@
-"""Settings of `pmfs data preprocess` (kept free of heavy imports: the CLI parser reads them)."""
+"""Settings of `pmfs data preprocess`: the options that change a clip's content.
+
+`PreprocessSettings` is also the command's parser for them (`pmfs.options`): each field is a flag
+of `pmfs data preprocess` (`--size`, `--detector`, ...) except `jpeg_quality`. Kept free of heavy
+imports: the command line reads it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-DetectorName = Literal["face-alignment", "precomputed"]
-
-TEMPLATE_CROP_SCALE = 1.7857
-"""Crop side / face size of `pmfs.landmarks.TEMPLATE` (= `crop.template_geometry()[0]`)."""
-TEMPLATE_CROP_SHIFT = -0.156
-"""Crop centre below the face's bounding-box centre, in face sizes, of `TEMPLATE` (negative:
-above; = `crop.template_geometry()[1]`)."""
+from pmfs.faces import TEMPLATE_CROP_SCALE, TEMPLATE_CROP_SHIFT, DetectorName
+from pmfs.options import option
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,17 @@ class PreprocessSettings:
         jpeg_quality: quality of the stored frames.
     """
 
-    size: int = 256
-    detector: DetectorName = "face-alignment"
-    smooth_window: int = 5
-    max_gap: int = 8
-    crop_scale: float = TEMPLATE_CROP_SCALE
-    crop_shift: float = TEMPLATE_CROP_SHIFT
-    max_av_mismatch: float = 0.2
-    jpeg_quality: int = 95
+    size: int = option(256, help="crop side in pixels")
+    detector: DetectorName = option(
+        "face-alignment",
+        help="face-alignment (S3FD + 2D FAN) or the per-clip .npy landmark files of the layout",
+    )
+    smooth_window: int = option(5, help="Savitzky-Golay window, frames (<= 2: off)")
+    max_gap: int = option(8, help="longest gap interpolated, frames")
+    crop_scale: float = option(TEMPLATE_CROP_SCALE, help="crop side / face size")
+    crop_shift: float = option(TEMPLATE_CROP_SHIFT, help="crop centre shift down, face sizes")
+    max_av_mismatch: float = option(0.2, help="seconds of A/V length difference tolerated")
+    jpeg_quality: int = 95  # not a flag
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able settings plus the output frame rate and sample rate (the cache's settings)."""

@@ -22,7 +22,7 @@ import av
 import numpy as np
 
 from pmfs.audio import SAMPLE_RATE
-from pmfs.video import write_video
+from pmfs.video_writer import write_video
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,10 @@
   grouped by the first (`full`, unless `WANDB_RUN_GROUP` is set) and tagged by the others;
 - a `ModelCheckpoint` without a `dirpath` writes to `<default_root_dir>/runs/<name>/checkpoints`
   (`<name>` as above), a folder that does not change between runs of the same experiment, so
-  `--ckpt_path last` resumes its latest run whatever the logger's run id or version.
+  `--ckpt_path last` resumes its latest run whatever the logger's run id or version;
+- model and data are checked against each other before the loop starts (`check_model_meets_data`:
+  a `FaceRenderer` composites for the background the DataModule prepares its frames for), here,
+  where they meet, so that the stages know nothing of the DataModules.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
+from pmfs.data.dataset import SampleSpec
 from pmfs.loggers import WandbLogger
+from pmfs.stages.face_renderer import FaceRenderer
 
 PARSER_KWARGS: dict[str, Any] = {"parser_mode": "omegaconf+"}
 # With sub-commands the merged config's root is `fit.`; let users write `${trainer.x}`.
@@ -98,6 +103,31 @@ class PMFSLightningCLI(LightningCLI):
                 callback.init_args.dirpath = os.path.join(
                     root, "runs", "+".join(stems), "checkpoints"
                 )
+
+    def before_fit(self) -> None:
+        """Check model against data before training (`check_model_meets_data`)."""
+        check_model_meets_data(self.model, self.datamodule)
+
+    before_validate = before_test = before_predict = before_fit
+
+
+def check_model_meets_data(model: LightningModule, datamodule: LightningDataModule | None) -> None:
+    """Fail before any batch is read when the model and the DataModule disagree.
+
+    Every `FaceRenderer` of the model (the model itself, or the `PMFS` system's stage 3) must
+    composite for the background mode the DataModule prepares its frames for (the `spec` of a
+    `data_modules.TalkingFaceDataModule`; `pmfs` does not import `data_modules`, which builds on
+    it, so the DataModule is known by its library `SampleSpec`).
+
+    Raises:
+        ValueError: the two background modes differ (`FaceRenderer.check_background`).
+    """
+    spec = getattr(datamodule, "spec", None)
+    if not isinstance(spec, SampleSpec):
+        return
+    for module in model.modules():
+        if isinstance(module, FaceRenderer):
+            module.check_background(spec.background)
 
 
 def _is_class(entry: Any, base: type) -> bool:

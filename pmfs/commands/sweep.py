@@ -38,6 +38,8 @@ from typing import Any
 
 import yaml
 
+from pmfs.options import add_options, option, options_from_args
+
 DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
 ENVVAR_MACRO = re.compile(r"\$\{envvar\:([A-Z0-9_]*)\}")  # wandb's SWEEP_COMMAND_ENV_VAR_REGEX
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
@@ -249,7 +251,18 @@ def format_summary(outcomes: Sequence[Outcome], group: str) -> str:
     return "\n".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
+@dataclass(frozen=True)
+class SweepOptions:
+    """Options of `pmfs sweep` (the arguments after `--` are not options: they end every run)."""
+
+    file: Path = option(help="the sweep file, e.g. experiments/sweeps/x.yaml", positional=True)
+    dry_run: bool = option(False, help="print one `pmfs fit ...` command per variant")
+    max_runs: int | None = option(None, help="run only the first N variants")
+    group: str | None = option(None, help="W&B group of the runs (default: <sweep>-<timestamp>)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Options of `pmfs sweep`."""
     parser = argparse.ArgumentParser(
         prog="pmfs sweep",
         description=(
@@ -258,14 +271,7 @@ def _parser() -> argparse.ArgumentParser:
             "Arguments after `--` are added to every run (e.g. -- --trainer.max_epochs=1)."
         ),
     )
-    parser.add_argument("file", type=Path, help="the sweep file, e.g. experiments/sweeps/x.yaml")
-    parser.add_argument(
-        "--dry-run", action="store_true", help="print one `pmfs fit ...` command per variant"
-    )
-    parser.add_argument("--max-runs", type=int, default=None, help="run only the first N variants")
-    parser.add_argument(
-        "--group", default=None, help="W&B group of the runs (default: <sweep>-<timestamp>)"
-    )
+    add_options(parser, SweepOptions)
     return parser
 
 
@@ -273,22 +279,22 @@ def main(argv: Sequence[str]) -> int:
     """`pmfs sweep FILE [--dry-run] [--max-runs N] [--group G] [-- args for every run]`."""
     argv = list(argv)
     split = argv.index("--") if "--" in argv else len(argv)
-    args = _parser().parse_args(argv[:split])
+    options = options_from_args(SweepOptions, build_parser().parse_args(argv[:split]))
     extra = argv[split + 1 :]
-    if args.max_runs is not None and args.max_runs < 1:
-        print(f"pmfs sweep: --max-runs {args.max_runs}: give a positive number", file=sys.stderr)
+    if options.max_runs is not None and options.max_runs < 1:
+        print(f"pmfs sweep: --max-runs {options.max_runs}: give a positive number", file=sys.stderr)
         return 2
     try:
-        sweep = load_sweep(args.file)
-        runs = variants(sweep, extra)[: args.max_runs]
+        sweep = load_sweep(options.file)
+        runs = variants(sweep, extra)[: options.max_runs]
     except (OSError, SweepError, yaml.YAMLError) as error:
         print(f"pmfs sweep: {error}", file=sys.stderr)
         return 2
-    if args.dry_run:
+    if options.dry_run:
         for variant in runs:
             print(shlex.join(display_command(variant.command)))
         return 0
-    group = sweep_group(args.file, sweep, args.group)
+    group = sweep_group(options.file, sweep, options.group)
     outcomes = []
     for index, variant in enumerate(runs, start=1):
         command = shlex.join(display_command(variant.command))

@@ -12,20 +12,18 @@ import pytest
 import torch
 from PIL import Image
 
-from pmfs.data.preprocess.crop import CropBox, crop_frame
-from pmfs.landmarks import TEMPLATE
-from pmfs.pipeline import (
+from pmfs.faces.crop import CropBox, crop_frame
+from pmfs.inference.crop import paste_back
+from pmfs.inference.template import InferenceInputError, load_template, playback_indices
+from pmfs.inference.tracking import (
     Detections,
-    InferenceInputError,
     LandmarkFileFaces,
     NoFaceError,
     largest_faces,
-    load_template,
-    paste_back,
-    playback_indices,
     track_faces,
 )
-from pmfs.video import write_video
+from pmfs.landmarks import TEMPLATE
+from pmfs.video_writer import write_video
 
 
 def _face(centre: tuple[float, float], scale: float) -> np.ndarray:

@@ -1,8 +1,11 @@
 """`pmfs data`: build datasets — `synth` (the built-in synthetic set), `sheet` (contact sheet),
-`preprocess` (raw MEAD / CREMA-D → cache, registered from `pmfs.data.preprocess`).
+`preprocess` (raw MEAD / CREMA-D → cache).
 
 Each sub-command's parser sets `func`, the function that runs it from the parsed arguments and
-returns the exit code. Heavy imports happen inside those functions, not at parse time.
+returns the exit code. The options of `synth` and `preprocess` are dataclasses that are also their
+parsers (`pmfs.options`): `SynthConfig`, `PreprocessSettings` (what changes a clip's content) and
+`PreprocessRun` (how the run goes). Heavy imports happen inside the run functions, not at parse
+time.
 """
 
 from __future__ import annotations
@@ -10,9 +13,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, Literal
 
-from pmfs.data.preprocess import add_preprocess_parser
+from pmfs.data.preprocess.settings import PreprocessSettings
+from pmfs.data.synth.config import SynthConfig
+from pmfs.options import add_options, option, options_from_args
+
+EXIT_SKIPPED = 3
+"""Exit code of a preprocessing run that finished but recorded some clips as skipped (0: all
+usable)."""
+
 
 _SYNTH_EPILOG = """\
 layout:
@@ -41,28 +53,7 @@ def _add_synth_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=_SYNTH_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--out", type=Path, required=True, help="the cache folder to write")
-    parser.add_argument("--speakers", type=int, default=8, help="number of speakers (default 8)")
-    parser.add_argument("--clips", type=int, default=12, help="clips per speaker (default 12)")
-    parser.add_argument("--size", type=int, default=256, help="crop side in pixels (default 256)")
-    parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
-    parser.add_argument("--raw", action="store_true", help="also write the raw MEAD layout")
-    parser.add_argument("--raw-dir", type=Path, default=None, help="raw layout folder (<out>/raw)")
-    parser.add_argument("--workers", type=int, default=0, help="processes (default: all CPUs)")
-    parser.add_argument("--min-seconds", type=float, default=2.0, help="shortest clip (2.0)")
-    parser.add_argument("--max-seconds", type=float, default=4.0, help="longest clip (4.0)")
-    parser.add_argument(
-        "--test-speakers",
-        type=int,
-        default=None,
-        help="speakers held out at the end (default: a quarter, at least 1)",
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a cache at --out that was built with other settings",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_options(parser, SynthConfig)
     parser.set_defaults(func=run_synth)
 
 
@@ -85,6 +76,79 @@ def _add_sheet_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_sheet)
 
 
+@dataclass(frozen=True)
+class PreprocessRun:
+    """How `pmfs data preprocess` runs (nothing here changes a clip's content)."""
+
+    dataset: Literal["mead", "cremad"] = option(help="raw layout to read", positional=True)
+    root: Path = option(help="the raw download")
+    out: Path = option(help="the cache folder to write")
+    workers: int = option(1, help="worker processes")
+    device: str = option("cpu", help="cpu or cuda (face-alignment)")
+    batch_size: int = option(16, help="frames per detector batch")
+    progress: bool = option(True, help="hide the progress bar")
+
+
+class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` with each option's default, except on/off flags (their default is their absence)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.nargs == 0:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def add_preprocess_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the `preprocess` sub-command to an argparse sub-parser collection.
+
+    Args:
+        subparsers: what `ArgumentParser.add_subparsers()` returned.
+
+    Returns:
+        The new parser; its `func` default is `run_preprocess`.
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "preprocess",
+        help="raw MEAD / CREMA-D → cache (landmarks, crops, masks, mel)",
+        formatter_class=_DefaultsHelpFormatter,
+        description="Preprocess a raw MEAD or CREMA-D download into a PMFS cache (DESIGN §3). "
+        "Resumable: rerun the same command after a crash. Exit code 0: every clip usable; "
+        f"{EXIT_SKIPPED}: finished, some clips skipped (reasons in manifest.csv); 1: error. "
+        "See docs/preprocessing.md.",
+    )
+    run_fields = tuple(f.name for f in fields(PreprocessRun))
+    add_options(parser, PreprocessRun, exclude=("progress",))
+    add_options(parser, PreprocessSettings)
+    add_options(parser, PreprocessRun, exclude=tuple(n for n in run_fields if n != "progress"))
+    parser.set_defaults(func=run_preprocess)
+    return parser
+
+
+def run_preprocess(args: argparse.Namespace) -> int:
+    """Run `pmfs data preprocess` from parsed arguments; print the summary, return the exit code."""
+    from pmfs.data.preprocess.pipeline import preprocess
+    from pmfs.faces.detect import DetectorWeightsError
+
+    run = options_from_args(PreprocessRun, args)
+    try:
+        summary = preprocess(
+            run.dataset,
+            run.root,
+            run.out,
+            options_from_args(PreprocessSettings, args),
+            workers=run.workers,
+            device=run.device,
+            batch_size=run.batch_size,
+            progress=run.progress,
+        )
+    except (DetectorWeightsError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(summary.text())
+    print(f"cache: {run.out}  (manifest: {run.out / 'manifest.csv'})")
+    return summary.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `pmfs data` parser with all sub-commands."""
     parser = argparse.ArgumentParser(prog="pmfs data", description="Build PMFS datasets.")
@@ -97,25 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_synth(args: argparse.Namespace) -> int:
     """Run `pmfs data synth`; prints a summary, returns the exit code."""
-    from pmfs.data.synth import SynthConfig, build_synthetic_dataset
+    from pmfs.data.synth.generate import build_synthetic_dataset
 
     try:
-        config = SynthConfig(
-            out=args.out,
-            speakers=args.speakers,
-            clips=args.clips,
-            size=args.size,
-            seed=args.seed,
-            raw=args.raw,
-            raw_dir=args.raw_dir,
-            workers=args.workers,
-            min_seconds=args.min_seconds,
-            max_seconds=args.max_seconds,
-            test_speakers=args.test_speakers,
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
-        )
-        summary = build_synthetic_dataset(config)
+        summary = build_synthetic_dataset(options_from_args(SynthConfig, args))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

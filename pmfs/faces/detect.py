@@ -1,4 +1,7 @@
-"""Landmark detectors for preprocessing: `precomputed` files and `face-alignment` (FAN + S3FD).
+"""Landmark detectors: `precomputed` files and `face-alignment` (FAN + S3FD), batched.
+
+Preprocessing runs a `LandmarkDetector` over each clip (`make_detector`); inference calls
+`FaceAlignmentDetector` and `select_face` on the target's frames (`pmfs.inference.tracking`).
 
 Both return (N, 68, 2) float32 (x, y) pixels of the frames they were given (pixel-index
 convention), with a row of NaN where a frame has no face.
@@ -18,15 +21,17 @@ import os
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
 import numpy as np
 
 from pmfs.audio import VIDEO_FPS
-from pmfs.data.preprocess.layouts import ClipJob
-from pmfs.data.preprocess.settings import DetectorName
+from pmfs.faces import DetectorName
 from pmfs.video import resample_indices
+
+if TYPE_CHECKING:  # annotations only: pmfs.faces needs nothing of preprocessing at run time
+    from pmfs.data.preprocess.layouts import ClipJob
 
 log = logging.getLogger(__name__)
 

@@ -24,15 +24,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from pmfs.options import add_options, option, options_from_args
 
-from pmfs.data.cache import Cache
-from pmfs.loggers import own_wandb_service
+if TYPE_CHECKING:
+    from pmfs.data.cache import Cache
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO_ROOT / "experiments" / "demo.yaml"
 RUN_NAME = "demo"
 """The run name `pmfs fit -c experiments/demo.yaml` gives (its checkpoints: runs/demo/)."""
@@ -73,7 +74,7 @@ def pick_demo_clips(cache: Cache) -> DemoClips:
 
 def build_data(out: Path, seed: int, speakers: int | None, clips: int | None, size: int) -> Path:
     """Step 1: the synthetic cache in `out/data/synthetic` and `out/contact_sheet.png`."""
-    from pmfs.data.cli import main as data_main  # the generator's own CLI, same defaults
+    from pmfs.commands.data import main as data_main  # the generator's own CLI, same defaults
 
     data = out / "data" / "synthetic"
     synth = ["synth", "--out", str(data), "--seed", str(seed), "--size", str(size)]
@@ -112,6 +113,8 @@ def train(out: Path, config: Path, data: Path, extra: list[str]) -> Training:
         FileNotFoundError: the config does not exist (the demo runs from a repository checkout).
         RuntimeError: training failed, or wrote no checkpoint.
     """
+    from pmfs.loggers import own_wandb_service  # lightning: not for `pmfs demo --help`
+
     if not config.is_file():
         raise FileNotFoundError(
             f"{config} not found: run `pmfs demo` from a checkout of the repository, or give "
@@ -148,7 +151,9 @@ def wandb_runs(out: Path) -> list[Path]:
 
 def write_template(cache: Cache, clip_id: str, folder: Path) -> tuple[Path, Path]:
     """The face clip as a video with its audio, and its landmarks (pixels) as a .npy."""
-    from pmfs.video import write_video
+    import numpy as np
+
+    from pmfs.video_writer import write_video
 
     reader = cache.open(clip_id)
     try:
@@ -175,7 +180,9 @@ def write_speech(cache: Cache, clip_id: str, path: Path) -> Path:
 
 def render(checkpoint: Path, data: Path, out: Path) -> tuple[Path, DemoClips]:
     """Step 3: `out/demo.mp4`, the held-out speaker's face driven by another clip's speech."""
-    from pmfs.pipeline import InferenceOptions, run_inference
+    from pmfs.data.cache import Cache
+    from pmfs.inference.options import InferenceOptions
+    from pmfs.inference.run import run_inference
 
     cache = Cache(data)
     clips = pick_demo_clips(cache)
@@ -193,7 +200,7 @@ def render(checkpoint: Path, data: Path, out: Path) -> tuple[Path, DemoClips]:
 
 def draw_figures(checkpoint: Path, data: Path, clips: DemoClips, out: Path) -> list[Path]:
     """Step 4: the ablation-style figure of the demo clip and the emotions figure."""
-    from pmfs.figures import main as figure_main
+    from pmfs.commands.figure import main as figure_main
 
     folder = out / "figures"
     figures = [folder / "ablation.png", folder / "emotions.png"]
@@ -207,40 +214,57 @@ def draw_figures(checkpoint: Path, data: Path, clips: DemoClips, out: Path) -> l
     return figures
 
 
+@dataclass(frozen=True)
+class DemoOptions:
+    """Options of `pmfs demo`."""
+
+    out: Path = option(Path("outputs"), help="output folder")
+    seed: int = option(0, help="seed of the synthetic dataset")
+    speakers: int | None = option(None, help="synthetic speakers")
+    clips: int | None = option(None, help="clips per synthetic speaker")
+    size: int = option(256, help="image size of the dataset")
+    config: Path = option(DEMO_CONFIG, help="the `pmfs fit` config")
+    fit_arg: tuple[str, ...] = option(
+        (),
+        help="an extra `pmfs fit` argument, e.g. --fit-arg=--trainer.max_epochs=4 (repeatable)",
+        metavar="ARG",
+        repeat=True,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Options of `pmfs demo`."""
     parser = argparse.ArgumentParser(prog="pmfs demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic dataset")
-    parser.add_argument("--speakers", type=int, default=None, help="synthetic speakers")
-    parser.add_argument("--clips", type=int, default=None, help="clips per synthetic speaker")
-    parser.add_argument("--size", type=int, default=256, help="image size of the dataset")
-    parser.add_argument("--config", type=Path, default=DEMO_CONFIG, help="the `pmfs fit` config")
-    parser.add_argument(
-        "--fit-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="an extra `pmfs fit` argument, e.g. --fit-arg=--trainer.max_epochs=4 (repeatable)",
-    )
+    add_options(parser, DemoOptions)
     return parser
 
 
 def main(argv: list[str]) -> int:
     """Run the demo; returns the exit code (1 when a step fails, with the reason)."""
-    args = build_parser().parse_args(argv)
+    options = options_from_args(DemoOptions, build_parser().parse_args(argv))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.perf_counter()
-    out: Path = args.out
+    out = options.out
     out.mkdir(parents=True, exist_ok=True)
     try:
-        data = build_data(out, args.seed, args.speakers, args.clips, args.size)
-        training = train(out, args.config.resolve(), data, args.fit_arg)
+        data = build_data(out, options.seed, options.speakers, options.clips, options.size)
+        training = train(out, options.config.resolve(), data, list(options.fit_arg))
         video, clips = render(training.checkpoint, data, out)
         figures = draw_figures(training.checkpoint, data, clips, out)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"pmfs demo: {exc}", file=sys.stderr)
         return 1
+    _print_summary(out, data, training, video, clips, figures)
+    print(f"done in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def _print_summary(
+    out: Path, data: Path, training: Training, video: Path, clips: DemoClips, figures: list[Path]
+) -> None:
+    """Step 5: where everything is, and how to upload the W&B run."""
+    from pmfs.data.cache import Cache
+
     print()
     print(f"dataset       {data}  ({len(Cache(data).clips())} clips)")
     print(f"contact sheet {out / 'contact_sheet.png'}")
@@ -252,5 +276,3 @@ def main(argv: list[str]) -> int:
         print(f"W&B run       {training.wandb_run}")
         if training.wandb_run.name.startswith("offline-"):
             print(f"              upload it with: wandb sync {training.wandb_run}")
-    print(f"done in {time.perf_counter() - started:.0f} s")
-    return 0

@@ -5,6 +5,9 @@ Conventions: landmarks are (x, y) pixels of the frame they come from, pixel-inde
 in integer pixels of the raw frame: the crop covers columns x0 … x0 + side − 1 and rows
 y0 … y0 + side − 1 and is resized to S×S, so a raw point x maps to
 `(x + 0.5 − x0) · S / side − 0.5` (`points_to_crop`).
+
+The default placement (`pmfs.faces.TEMPLATE_CROP_SCALE`, `TEMPLATE_CROP_SHIFT`, kept in the
+torch-free package module for the parsers) is `template_geometry()`'s.
 """
 
 from __future__ import annotations

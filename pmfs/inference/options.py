@@ -1,0 +1,86 @@
+"""The settings of one `pmfs infer` run: `InferenceOptions`, which is also the command's parser.
+
+Each field carries its flag's help text (`pmfs.options.option`); `pmfs.commands.infer` builds
+its parser from the fields, so a flag and its option cannot drift. Torch-free, so `--help` stays
+quick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pmfs.batch import Emotion, Level
+from pmfs.options import option
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """Settings of one `pmfs infer` run.
+
+    Attributes:
+        num_references: K reference frames (None: the checkpoint's `num_references`, else 3).
+        device: "cpu", "cuda", "cuda:1" or "auto" (a GPU when there is one).
+        template_frames: use only the first frames of the template video (it is then played
+            forward and backward); None: as many as the audio needs.
+        duration: use only the first `duration` seconds of the audio (a quick preview);
+            None: all of it.
+        max_gap: longest run of frames without a face that is interpolated; longer runs are
+            passed through unchanged.
+        smooth_window: Savitzky–Golay window of the landmark track (frames; not a flag).
+        crop_scale: crop side / face size (None: preprocessing's default,
+            `pmfs.faces.TEMPLATE_CROP_SCALE`); use the value the model's training data was
+            cropped with (`pmfs data preprocess --crop-scale`).
+        crop_shift: downward shift of the crop centre in face sizes (None: the default,
+            `pmfs.faces.TEMPLATE_CROP_SHIFT`).
+        emotion: a name of `pmfs.batch.EMOTIONS` (None: neutral for a model trained with
+            emotion labels).
+        level: intensity, 1–3 (`pmfs.batch.LEVELS`; None: 1).
+        chunk: frames per renderer pass.
+        batch_size: frames per face-alignment batch.
+        crf: H.264 quality of the output.
+        progress: show a progress bar.
+
+    Raises:
+        ValueError: `duration` ≤ 0 (the other bounds are checked by `options_from_args`).
+    """
+
+    num_references: int | None = option(
+        None,
+        help="K reference frames (default: the ckpt's)",
+        flag="--references",
+        metavar="REFERENCES",
+        minimum=1,
+    )
+    device: str = option("auto", help="auto, cpu, cuda or cuda:N")
+    template_frames: int | None = option(
+        None,
+        help="use only the first N frames of the face video (played forward and backward)",
+        minimum=1,
+    )
+    duration: float | None = option(
+        None, help="use only the first SECONDS of the audio (a quick preview)"
+    )
+    max_gap: int = option(
+        8, help="frames without a face interpolated; longer gaps are passed through unchanged"
+    )
+    smooth_window: int = 5
+    crop_scale: float | None = option(
+        None,
+        help="crop side / face size, as the model's training data was cropped (default: "
+        "`pmfs data preprocess`'s)",
+        above=0,
+    )
+    crop_shift: float | None = option(
+        None, help="downward shift of the crop centre, in face sizes (default: preprocessing's)"
+    )
+    emotion: Emotion | None = option(None, help="emotion label")
+    level: Level | None = option(None, help="intensity")
+    chunk: int = option(16, help="frames per renderer pass", minimum=1)
+    batch_size: int = option(16, help="frames per detector batch", minimum=1)
+    crf: int = option(18, help="H.264 quality (0 best … 51 worst)")
+    progress: bool = option(True, help="hide the progress bar")
+
+    def __post_init__(self) -> None:
+        # Checked here, not with `above=0`, to keep the message's unit.
+        if self.duration is not None and self.duration <= 0:
+            raise ValueError(f"--duration must be > 0 seconds, got {self.duration}")
