@@ -1,4 +1,4 @@
-"""`TalkingFaceDataModule`: MEAD, CREMA-D or the synthetic set from a PMFS cache (DESIGN §3).
+"""`TalkingFaceDataModule`: MEAD, CREMA-D, the synthetic set or any footage from a PMFS cache.
 
 Configured from LightningCLI YAML::
 
@@ -9,7 +9,10 @@ Configured from LightningCLI YAML::
 Splits: MEAD's test speakers (M003, M030, W024 unless `test_speakers` says otherwise) are never
 trained on; validation is a seeded held-out share of the training speakers' clips; CREMA-D is
 test-only (zero-shot); the synthetic set holds out the speakers its cache names in
-`extra["test_speakers"]`. The training loader's `EpochSampler` is a `DistributedSampler` built with
+`extra["test_speakers"]`; a videos cache (`pmfs data preprocess videos`) uses the split recorded
+in it: held-out speakers, or with `--split-by time` the last part of every video
+(`pmfs.data.splits`). Its clips have no emotion labels and load as neutral, level 1. The
+training loader's `EpochSampler` is a `DistributedSampler` built with
 the trainer's rank and world size (items depend on seed, epoch and index only, so a resumed run
 continues with the same batches); on the evaluation loaders Lightning puts its own
 `DistributedSampler` under DDP. Items are dense indices, so ranks get disjoint items.
@@ -56,8 +59,9 @@ class TalkingFaceDataModule(LightningDataModule):
         landmarks_only: read no images (stages 1–2): no target, fg_mask, ref_frames keys.
         batch_size: samples per batch (per process under DDP).
         num_workers: DataLoader worker processes.
-        test_speakers: held-out speakers; None → MEAD M003, M030, W024 / synthetic: the cache's
-            `extra["test_speakers"]`; ignored for CREMA-D (all of it is test).
+        test_speakers: held-out speakers; None → MEAD M003, M030, W024 / synthetic and videos:
+            the split the cache records (`extra`; a videos cache may be split by time instead);
+            ignored for CREMA-D (all of it is test).
         val_fraction: share of the training speakers' clips held out for validation.
         seed: seed of the split, of the sampling and of the loaders' generators.
         samples_per_clip: training items per clip per epoch (one random frame per stratum).

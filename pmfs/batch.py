@@ -29,8 +29,14 @@ Split = Literal["train", "val", "test"]
 Background = Literal["keep", "remove"]
 """Background handling: "remove" composites frames on white with their foreground masks."""
 
-DatasetName = Literal["mead", "cremad", "synthetic"]
-"""The datasets a cache can hold (CREMA-D is test-only, zero-shot)."""
+DatasetName = Literal["mead", "cremad", "synthetic", "videos"]
+"""The datasets a cache can hold (CREMA-D is test-only, zero-shot; "videos": any talking-head
+footage, `pmfs data preprocess videos`, without emotion labels)."""
+
+UNLABELLED: tuple[str, int] = ("neutral", 1)
+"""The (emotion, level) a clip without emotion labels loads as: the manifest keeps None (nothing
+is invented there); batches need an index, and neutral level 1 is what `pmfs infer` uses when no
+`--emotion` is given."""
 
 MEAD_TEST_SPEAKERS: tuple[str, ...] = ("M003", "M030", "W024")
 """MEAD's held-out test speakers, never trained on."""
@@ -48,7 +54,8 @@ class Batch(TypedDict, total=False):
     - `fg_mask` (B, 1, H, W) float32 in [0, 1]: foreground (person) mask of the centre frame.
     - `ref_frames` (B, K, 3, H, W) float32 in [0, 1]: reference frames.
     - `ref_landmarks` (B, K, 68, 2) float32: their landmarks.
-    - `emotion`, `level` (B,) int64: indices into `EMOTIONS` and `LEVELS`.
+    - `emotion`, `level` (B,) int64: indices into `EMOTIONS` and `LEVELS` (a clip without
+      labels, e.g. of the videos layout, loads as neutral, level 1: `UNLABELLED`).
     - `speaker`, `clip` list[str]: identity of each sample.
     - `frame_index` (B,) int64: index of the centre frame in its clip.
 

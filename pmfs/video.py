@@ -4,9 +4,12 @@ Conventions:
 
 - Frames are RGB uint8, (H, W, 3) each, (N, H, W, 3) for a clip; row 0 is the top of the image.
 - Frame-rate conversion is by timestamps: output frame k (time k / fps after the first frame)
-  shows the latest source frame whose presentation time is ≤ k / fps ("nearest earlier frame").
+  shows the source frame whose presentation time is nearest to k / fps (halves to the later
+  frame): 30 fps → 25 fps keeps source frame round(1.2 k). Nearest, not "latest earlier": the
+  latter shows every frame up to one source frame late, on average half a frame behind the
+  audio (17 ms at 30 fps), and a 25 → 30 → 25 fps round trip a whole output frame behind.
   A clip of duration D (first frame's start to last frame's end) gives round(D · fps) frames
-  (halves rounded up, at least one): 30 fps → 25 fps keeps source frame floor(1.2 k).
+  (halves rounded up, at least one).
 - Audio read from a video is mono float32 at 16 kHz (`pmfs.audio`), shifted by the offset of the
   audio stream's start relative to the video stream's, so sample 0 lines up with frame 0.
 
@@ -195,18 +198,20 @@ def _resample_timed(
     fps: Fraction,
     tolerance: Fraction = Fraction(0),
 ) -> Iterator[np.ndarray]:
-    """Stream frames at `fps`: output k shows the latest frame with time ≤ k / fps (+ tolerance).
+    """Stream frames at `fps`: output k shows the frame whose time is nearest to k / fps, i.e. the
+    latest frame with time − frame_duration / 2 ≤ k / fps (+ tolerance).
 
     The output count, round(D · fps) with D = last time + `frame_duration`, is known only at the
     end, and the frames chosen before it can exceed it by one: one output is held back.
     """
+    half = frame_duration / 2
     held: np.ndarray | None = None
     count = 0  # outputs chosen so far (yielded + held)
     previous: np.ndarray | None = None
     last_time = Fraction(0)
     for time, frame in timed:
         if previous is not None:
-            while Fraction(count) / fps < time - tolerance:
+            while Fraction(count) / fps < time - half - tolerance:
                 if held is not None:
                     yield held
                 held, count = previous, count + 1
@@ -315,7 +320,7 @@ def align_audio(audio: np.ndarray, offset: float) -> np.ndarray:
 
 
 def resample_indices(num_frames: int, src_fps: float, dst_fps: float = VIDEO_FPS) -> np.ndarray:
-    """Source index of each output frame for a constant-rate clip (nearest earlier frame).
+    """Source index of each output frame for a constant-rate clip (the nearest frame).
 
     Args:
         num_frames: Frames of the source clip.
@@ -323,14 +328,15 @@ def resample_indices(num_frames: int, src_fps: float, dst_fps: float = VIDEO_FPS
         dst_fps: The output frame rate.
 
     Returns:
-        (round(num_frames · dst / src),) int64 indices, floor(k · src / dst) (exact arithmetic).
+        (round(num_frames · dst / src),) int64 indices, round(k · src / dst) with halves up
+        (exact arithmetic).
     """
     if num_frames <= 0:
         return np.zeros(0, dtype=np.int64)
     src, dst = fps_fraction(src_fps), fps_fraction(dst_fps)
     total = _round_half_up(num_frames * dst / src)
     ratio = src / dst
-    indices = [math.floor(k * ratio) for k in range(total)]
+    indices = [math.floor(k * ratio + Fraction(1, 2)) for k in range(total)]
     return np.minimum(np.asarray(indices, dtype=np.int64), num_frames - 1)
 
 

@@ -138,8 +138,8 @@ def test_30fps_resampled_to_25fps(counter_30fps: Path) -> None:
     assert video.fps == 25.0
     assert video.num_frames == round(47 / 30 * 25) == 39
     assert video.duration == pytest.approx(47 / 30, abs=0.04)
-    # Output k at k/25 s shows the latest frame at or before it: floor(1.2 k).
-    expected = np.floor(np.arange(39) * 1.2 + 1e-9).astype(int)
+    # Output k at k/25 s shows the frame nearest to it: round(1.2 k).
+    expected = np.minimum(np.floor(np.arange(39) * 1.2 + 0.5 + 1e-9).astype(int), 46)
     np.testing.assert_array_equal(_read_counters(video.frames), expected)
     np.testing.assert_array_equal(resample_indices(47, 30, 25), expected)
 
@@ -196,7 +196,7 @@ def test_timestamp_resampling_matches_index_resampling(
 
 @pytest.mark.parametrize("src_fps", [10, 12.5, 24, 30, 30000 / 1001, 50, 60, 240])
 def test_streaming_resampler_agrees_with_indices(src_fps: float) -> None:
-    """The streaming core (which holds one output back) gives floor(k · src / 25) and
+    """The streaming core (which holds one output back) gives round(k · src / 25) and
     round(N · 25 / src) frames for every clip length, including the 60 fps end cases."""
     rate = Fraction(src_fps).limit_denominator(1_000_000)
     for num_frames in range(1, 150):
@@ -209,10 +209,11 @@ def test_resample_frames_in_memory() -> None:
     frames = np.arange(30)[:, None] * np.ones((1, 4))  # (30, 4), row i holds i
     down = resample_frames(frames, 30, 25)
     assert down.shape == (25, 4)
-    np.testing.assert_array_equal(down[:, 0], np.floor(np.arange(25) * 1.2 + 1e-9))
+    nearest = np.floor(np.arange(25) * 1.2 + 0.5 + 1e-9)  # the source frame nearest in time
+    np.testing.assert_array_equal(down[:, 0], np.minimum(nearest, 29))
     up = resample_frames(frames[:15], 15, 25)
     assert up.shape == (25, 4)
-    np.testing.assert_array_equal(up[:, 0], np.floor(np.arange(25) * 0.6 + 1e-9))
+    np.testing.assert_array_equal(up[:, 0], np.minimum(np.floor(np.arange(25) * 0.6 + 0.5), 14))
     np.testing.assert_array_equal(resample_frames(frames, 25, 25), frames)
     assert resample_indices(0, 30, 25).shape == (0,)
 

@@ -1,11 +1,12 @@
 """`pmfs data`: build datasets — `synth` (the built-in synthetic set), `sheet` (contact sheet),
-`preprocess` (raw MEAD / CREMA-D → cache).
+`preprocess` (raw MEAD / CREMA-D / a folder of videos → cache), `merge` (the manifests of a
+sharded preprocessing run → one).
 
 Each sub-command's parser sets `func`, the function that runs it from the parsed arguments and
-returns the exit code. The options of `synth` and `preprocess` are dataclasses that are also their
-parsers (`pmfs.options`): `SynthConfig`, `PreprocessSettings` (what changes a clip's content) and
-`PreprocessRun` (how the run goes). Heavy imports happen inside the run functions, not at parse
-time.
+returns the exit code. The options of `synth`, `preprocess` and `merge` are dataclasses that are
+also their parsers (`pmfs.options`): `SynthConfig`, `PreprocessSettings` (what changes a clip's
+content), `VideoSettings` (how the videos layout is cut and split), `PreprocessRun` (how the run
+goes) and `MergeRun`. Heavy imports happen inside the run functions, not at parse time.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import logging
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pmfs.data.preprocess.settings import PreprocessSettings
+from pmfs.data.preprocess.layouts import Layout
+from pmfs.data.preprocess.settings import PreprocessSettings, VideoSettings
 from pmfs.data.synth.config import SynthConfig
 from pmfs.options import add_options, option, options_from_args
 
@@ -80,22 +82,52 @@ def _add_sheet_parser(subparsers: argparse._SubParsersAction) -> None:
 class PreprocessRun:
     """How `pmfs data preprocess` runs (nothing here changes a clip's content)."""
 
-    dataset: Literal["mead", "cremad"] = option(help="raw layout to read", positional=True)
-    root: Path = option(help="the raw download")
+    dataset: Layout = option(help="raw layout to read", positional=True)
+    root: Path = option(help="the raw download, or the folder of videos")
     out: Path = option(help="the cache folder to write")
     workers: int = option(1, help="worker processes")
     device: str = option("cpu", help="cpu or cuda (face-alignment)")
     batch_size: int = option(16, help="frames per detector batch")
+    shard: str | None = option(
+        None,
+        metavar="I/N",
+        help="process shard I of N (jobs whose stable hash mod N is I) into its own manifest "
+        "part; when all N are done, `pmfs data merge --out CACHE`",
+    )
     progress: bool = option(True, help="hide the progress bar")
 
 
-class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """`--help` with each option's default, except on/off flags (their default is their absence)."""
+@dataclass(frozen=True)
+class MergeRun:
+    """How `pmfs data merge` runs."""
+
+    out: Path = option(help="the cache folder the shards wrote")
+
+
+class _DefaultsHelpFormatter(
+    argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter
+):
+    """`--help` with each option's default, except on/off flags (their default is their absence);
+    the description and epilog keep their line breaks."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         if action.nargs == 0:
             return action.help
         return super()._get_help_string(action)
+
+
+_PREPROCESS_EPILOG = """\
+layouts (docs/preprocessing.md):
+  mead     <root>/<speaker>/video/front/<emotion>/level_<n>/<clip>.mp4
+  cremad   <root>/VideoFlash/<actor>_<sentence>_<EMO>_<LEVEL>.flv + AudioWAV/<same>.wav
+  videos   <root>/<speaker>/<video> or <root>/<video> (flat: speaker = the stem); mp4, mov, mkv,
+           avi, webm; audio in the video or beside it (<stem>.wav/.flac/.m4a/.mp3); long videos
+           are cut into clips at pauses; no emotion labels
+sharded over a SLURM array, then merged:
+  sbatch --array=0-7 --wrap \\
+    'pmfs data preprocess videos --root R --out C --shard $SLURM_ARRAY_TASK_ID/8'
+  pmfs data merge --out C
+"""
 
 
 def add_preprocess_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -109,16 +141,21 @@ def add_preprocess_parser(subparsers: Any) -> argparse.ArgumentParser:
     """
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "preprocess",
-        help="raw MEAD / CREMA-D → cache (landmarks, crops, masks, mel)",
+        help="raw MEAD / CREMA-D / a folder of videos → cache (landmarks, crops, masks, mel)",
         formatter_class=_DefaultsHelpFormatter,
-        description="Preprocess a raw MEAD or CREMA-D download into a PMFS cache (DESIGN §3). "
-        "Resumable: rerun the same command after a crash. Exit code 0: every clip usable; "
-        f"{EXIT_SKIPPED}: finished, some clips skipped (reasons in manifest.csv); 1: error. "
-        "See docs/preprocessing.md.",
+        description="Preprocess a raw MEAD or CREMA-D download, or a folder of talking-head\n"
+        "videos, into a PMFS cache (DESIGN §3). Resumable: rerun the same command after a\n"
+        f"crash. Exit code 0: every clip usable; {EXIT_SKIPPED}: finished, some clips skipped "
+        "(reasons\nin manifest.csv); 1: error. See docs/preprocessing.md.",
+        epilog=_PREPROCESS_EPILOG,
     )
     run_fields = tuple(f.name for f in fields(PreprocessRun))
     add_options(parser, PreprocessRun, exclude=("progress",))
     add_options(parser, PreprocessSettings)
+    videos = parser.add_argument_group(
+        "videos layout", "how `videos` cuts each video into clips and splits the cache"
+    )
+    add_options(videos, VideoSettings)
     add_options(parser, PreprocessRun, exclude=tuple(n for n in run_fields if n != "progress"))
     parser.set_defaults(func=run_preprocess)
     return parser
@@ -126,11 +163,17 @@ def add_preprocess_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run_preprocess(args: argparse.Namespace) -> int:
     """Run `pmfs data preprocess` from parsed arguments; print the summary, return the exit code."""
+    from pmfs.data.cache import CacheError
     from pmfs.data.preprocess.pipeline import preprocess
+    from pmfs.data.preprocess.shards import parse_shard
     from pmfs.faces.detect import DetectorWeightsError
 
-    run = options_from_args(PreprocessRun, args)
     try:
+        run = options_from_args(PreprocessRun, args)
+        videos = options_from_args(VideoSettings, args)
+        if run.dataset != "videos" and videos != VideoSettings():
+            raise ValueError("--min-clip, --max-clip, --min-pause, --split-by and "
+                             "--test-fraction apply to the videos layout only")  # fmt: skip
         summary = preprocess(
             run.dataset,
             run.root,
@@ -140,13 +183,43 @@ def run_preprocess(args: argparse.Namespace) -> int:
             device=run.device,
             batch_size=run.batch_size,
             progress=run.progress,
+            videos=videos if run.dataset == "videos" else None,
+            shard=None if run.shard is None else parse_shard(run.shard),
         )
-    except (DetectorWeightsError, FileNotFoundError, ValueError) as exc:
+    except (DetectorWeightsError, FileNotFoundError, CacheError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(summary.text())
     print(f"cache: {run.out}  (manifest: {run.out / 'manifest.csv'})")
     return summary.exit_code
+
+
+def _add_merge_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "merge",
+        help="merge the manifests of a sharded `pmfs data preprocess` into one",
+        description="Fold the manifest parts that `pmfs data preprocess --shard I/N` runs wrote "
+        "into the cache's manifest.csv, write the split of a videos cache into cache.json and "
+        "remove the parts. Run it once every shard has finished (a preprocess run without "
+        "--shard does it first too).",
+    )
+    add_options(parser, MergeRun)
+    parser.set_defaults(func=run_merge)
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    """Run `pmfs data merge`; prints what it merged, returns the exit code."""
+    from pmfs.data.cache import CacheError
+    from pmfs.data.preprocess.shards import merge
+
+    run = options_from_args(MergeRun, args)
+    try:
+        summary = merge(run.out)
+    except (FileNotFoundError, CacheError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(summary.text(run.out))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synth_parser(subparsers)
     _add_sheet_parser(subparsers)
     add_preprocess_parser(subparsers)
+    _add_merge_parser(subparsers)
     return parser
 
 

@@ -46,7 +46,7 @@ class InferArguments:
     landmarks: Path | None = option(
         None,
         help="a .npy of the face's landmarks, (N, 68, 2) or (N, F, 68, 2) pixels of its frames "
-        "(NaN: no face), instead of detecting them with face-alignment",
+        "(NaN: no face), instead of detecting them (--detector)",
     )
     verbose: bool = option(False, help="log every step", short="-v")
 
@@ -67,9 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def report(result: InferenceResult) -> list[str]:
-    """The lines printed after a run: what was written, how fast, and faces missing."""
+    """The lines printed after a run: the landmark detector (which and why), what was written,
+    how fast, and faces missing."""
     h, w = result.size
-    lines = [
+    lines = [result.detector] if result.detector else []
+    lines += [
         f"wrote {result.out}: {result.frames} frames ({result.frames / 25:.2f} s) at {w}×{h}, "
         f"{result.template_frames} template frames, in {result.seconds:.1f} s "
         f"({result.frames / max(result.seconds, 1e-9):.1f} frames/s)"
@@ -78,7 +80,7 @@ def report(result: InferenceResult) -> list[str]:
         lines.append(
             f"  {result.missing} template frames without a face "
             f"({result.passed_through} passed through), {result.multi_face} with several faces "
-            "(the largest used)"
+            "(one used)"
         )
     return lines
 

@@ -68,8 +68,9 @@ class ClipRecord:
     Attributes:
         dataset: "mead", "cremad" or "synthetic".
         speaker: speaker id (MEAD "M003", CREMA-D "1001", synthetic "S01").
-        emotion: one of `pmfs.batch.EMOTIONS`.
-        level: intensity 1–3.
+        emotion: one of `pmfs.batch.EMOTIONS`, or None for a dataset without emotion labels
+            (the `videos` layout; an empty manifest cell).
+        level: intensity 1–3, or None with `emotion`.
         clip: clip id, unique within the dataset.
         frames: number of frames written (0 for a skipped clip).
         status: "ok" or "skipped".
@@ -79,8 +80,8 @@ class ClipRecord:
 
     dataset: str
     speaker: str
-    emotion: str
-    level: int
+    emotion: str | None
+    level: int | None
     clip: str
     frames: int = 0
     status: Literal["ok", "skipped"] = "ok"
@@ -192,8 +193,8 @@ def read_manifest(path: Path) -> dict[str, ClipRecord]:
                 rec = ClipRecord(
                     dataset=row["dataset"],
                     speaker=row["speaker"],
-                    emotion=row["emotion"],
-                    level=int(row["level"]),
+                    emotion=row["emotion"] or None,  # an empty cell: no label
+                    level=int(row["level"]) if row["level"] else None,
                     clip=row["clip"],
                     frames=int(row["frames"]),
                     status=row["status"],  # type: ignore[arg-type]

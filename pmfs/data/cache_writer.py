@@ -197,6 +197,8 @@ class CacheWriter:
         settings: everything that changes what a clip contains (size, fps, detector, ...); a clip
             written with other settings is not "done" and is rewritten.
         extra: JSON-able facts about the dataset for readers (e.g. `test_speakers`).
+        manifest: the manifest's file name in `root` (a shard of a sharded run writes its own
+            part, `pmfs.data.preprocess.shards`).
     """
 
     def __init__(
@@ -205,6 +207,7 @@ class CacheWriter:
         dataset: str,
         settings: Mapping[str, Any],
         extra: Mapping[str, Any] | None = None,
+        manifest: str = "manifest.csv",
     ) -> None:
         self.root = Path(root)
         self.dataset = dataset
@@ -221,7 +224,7 @@ class CacheWriter:
             "extra": dict(extra or {}),
         }
         _atomic_write_text(self.root / "cache.json", json.dumps(info, indent=1, sort_keys=True))
-        self.manifest_path = self.root / "manifest.csv"
+        self.manifest_path = self.root / manifest
         self.records = read_manifest(self.manifest_path)
         self._compact()
 
@@ -246,7 +249,7 @@ class CacheWriter:
             return (clip_dir(self.root, rec.speaker, clip) / "meta.json").is_file()
         return True
 
-    def record(self, speaker: str, emotion: str, level: int, clip: str) -> ClipRecord:
+    def record(self, speaker: str, emotion: str | None, level: int | None, clip: str) -> ClipRecord:
         """A fresh record of this dataset and settings."""
         return ClipRecord(
             dataset=self.dataset,

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from pmfs.audio import mel_windows
-from pmfs.batch import EMOTIONS, LEVELS
+from pmfs.batch import EMOTIONS, LEVELS, UNLABELLED
 from pmfs.clip import ClipInputs
 from pmfs.data.references import next_other_clip, spread_reference_indices
 from pmfs.landmarks import mouth_opening, pixels_to_normalized
@@ -52,8 +52,7 @@ def clip_inputs_from_cache(
     n = reader.num_frames if max_frames is None else min(max_frames, reader.num_frames)
     ref_frames, ref_landmarks = spread_references(reader, size, num_references, background)
     record = reader.meta.get("record", {})
-    emotion = EMOTIONS.index(record["emotion"]) if record.get("emotion") in EMOTIONS else None
-    level = LEVELS.index(record["level"]) if record.get("level") in LEVELS else None
+    emotion, level = _labels(record)
     return ClipInputs(
         mel=torch.from_numpy(mel_windows(reader.mel)[:n]).float(),
         frames=_frames(reader, range(n), size, background),
@@ -64,6 +63,17 @@ def clip_inputs_from_cache(
         level=level,
         audio=reader.audio[: n * 640],
     )
+
+
+def _labels(record: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """A clip's (emotion, level) indices: its MEAD labels, neutral level 1 for a clip without
+    labels (`pmfs.batch.UNLABELLED`, as the loaders map it), None for labels outside MEAD's."""
+    emotion, level = record.get("emotion"), record.get("level")
+    if emotion is None and level is None:
+        emotion, level = UNLABELLED
+    if emotion not in EMOTIONS or level not in LEVELS:
+        return None, None
+    return EMOTIONS.index(emotion), LEVELS.index(level)
 
 
 def spread_references(

@@ -39,7 +39,7 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler
 
 from pmfs.audio import mel_window
-from pmfs.batch import EMOTIONS, LEVELS, Background
+from pmfs.batch import EMOTIONS, LEVELS, UNLABELLED, Background
 from pmfs.data.cache import Cache, ClipReader, ClipRecord
 from pmfs.data.collate import Collate, Sample
 from pmfs.data.references import ReferencePicker, ReferenceSource, other_clips_by_speaker
@@ -341,11 +341,25 @@ class EpochSampler(DistributedSampler[int]):
         return (offset + index for index in super().__iter__())
 
 
-def _labels(record: ClipRecord) -> tuple[int, int]:
-    """(emotion index, level index) of a clip; `ValueError` for labels outside MEAD's."""
-    if record.emotion not in EMOTIONS or record.level not in LEVELS:
+def label_indices(clip: str, emotion: str | None, level: int | None) -> tuple[int, int]:
+    """(emotion index, level index) of a clip's labels for a batch.
+
+    A clip without labels (emotion and level None: the videos layout) gets `UNLABELLED`'s
+    indices, neutral level 1, at load time; the manifest keeps None.
+
+    Raises:
+        ValueError: labels outside MEAD's, or only one of the two given.
+    """
+    if emotion is None and level is None:
+        emotion, level = UNLABELLED
+    if emotion not in EMOTIONS or level not in LEVELS:
         raise ValueError(
-            f"clip {record.clip}: emotion {record.emotion!r} / level {record.level} are not "
-            f"MEAD labels ({', '.join(EMOTIONS)}; levels {LEVELS}); fix the manifest"
+            f"clip {clip}: emotion {emotion!r} / level {level} are not MEAD labels "
+            f"({', '.join(EMOTIONS)}; levels {LEVELS}) nor both empty; fix the manifest"
         )
-    return EMOTIONS.index(record.emotion), record.level - 1
+    return EMOTIONS.index(emotion), LEVELS.index(level)
+
+
+def _labels(record: ClipRecord) -> tuple[int, int]:
+    """(emotion index, level index) of a clip (`label_indices`)."""
+    return label_indices(record.clip, record.emotion, record.level)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from pmfs.batch import EMOTIONS
+from pmfs.batch import EMOTIONS, UNLABELLED
 from pmfs.data.cache import Cache, ClipRecord
 from pmfs.landmarks import (
     JAW,
@@ -84,11 +84,16 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 
 def pick_clip(records: list[ClipRecord], speaker: str, emotion: str) -> ClipRecord | None:
-    """The speaker's clip of `emotion` at the highest level (first clip id on ties), or None."""
-    candidates = [r for r in records if r.speaker == speaker and r.emotion == emotion]
+    """The speaker's clip of `emotion` at the highest level (first clip id on ties), or None.
+
+    Clips without labels (the videos layout) count as neutral, as they load (`UNLABELLED`).
+    """
+    candidates = [
+        r for r in records if r.speaker == speaker and (r.emotion or UNLABELLED[0]) == emotion
+    ]
     if not candidates:
         return None
-    return sorted(candidates, key=lambda r: (-r.level, r.clip))[0]
+    return sorted(candidates, key=lambda r: (-(r.level or 0), r.clip))[0]
 
 
 def pick_frame(landmarks: np.ndarray) -> int:
@@ -119,7 +124,7 @@ def _tile(cache: Cache, record: ClipRecord, tile: int, landmarks: bool) -> Image
     draw = ImageDraw.Draw(frame)
     draw.text(
         (4, tile - 4),
-        f"L{record.level}",
+        f"L{record.level}" if record.level is not None else "no label",
         fill=TEXT,
         font=_font(max(9, tile // 11)),
         anchor="lb",

@@ -1,5 +1,8 @@
 """Aggregation of `pmfs evaluate`: the clips' scores per emotion, per (emotion, level), overall.
 
+A clip without emotion labels (the videos layout: emotion and level None) counts overall and per
+clip only; a dataset without labels has empty per-emotion and per-level groups.
+
 Per-frame metrics are means over frames (every frame of the group counts once, as the sum states
 of `pmfs.metrics`), per-clip metrics (sync, LSE) means over clips: each clip adds
 Σ value·weight and Σ weight (`pmfs.evaluation.scores.Score`). FID is not aggregated here: it is
@@ -68,11 +71,14 @@ class Aggregate:
     per_clip: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, record: ClipRecord, frames: int, scores: PathScores) -> None:
-        """Add one clip to the overall, its emotion's and its (emotion, level)'s groups."""
+        """Add one clip to the overall, its emotion's and its (emotion, level)'s groups (the
+        last two only when it has labels)."""
         self.overall.add(frames, scores)
-        self.per_emotion.setdefault(record.emotion, GroupSums()).add(frames, scores)
-        key = level_key(record.emotion, record.level)
-        self.per_level.setdefault(key, GroupSums()).add(frames, scores)
+        if record.emotion is not None:
+            self.per_emotion.setdefault(record.emotion, GroupSums()).add(frames, scores)
+        if record.emotion is not None and record.level is not None:
+            key = level_key(record.emotion, record.level)
+            self.per_level.setdefault(key, GroupSums()).add(frames, scores)
         values = {path: {k: v for k, (v, _) in s.items()} for path, s in scores.items()}
         self.per_clip[record.clip] = {
             "speaker": record.speaker,

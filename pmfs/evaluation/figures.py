@@ -130,18 +130,22 @@ def default_clip(cache: Cache, checkpoint: Path) -> str:
     """The first clip of the first test speaker, as the checkpoint's data module holds them out.
 
     Test speakers: the data module's `test_speakers`, else MEAD's standard ones or the synthetic
-    cache's `extra["test_speakers"]`; the cache's first clip when none of them is in the cache.
+    or videos cache's `extra["test_speakers"]`; a videos cache split by time: its first test clip
+    (`extra["test_clips"]`); the cache's first clip when none of them is in the cache.
     """
     from pmfs.batch import MEAD_TEST_SPEAKERS
     from pmfs.checkpoints import data_config
 
     held_out = data_config(checkpoint).get("test_speakers")
-    if held_out is None:
-        mead = cache.dataset == "mead"
-        held_out = MEAD_TEST_SPEAKERS if mead else cache.extra.get("test_speakers", [])
     clips = cache.clips()
     if not clips:
         raise ValueError(f"{cache.root}: the cache has no usable clip")
+    if held_out is None and cache.extra.get("test_clips"):
+        test_clips = set(cache.extra["test_clips"])
+        return next((r.clip for r in clips if r.clip in test_clips), clips[0].clip)
+    if held_out is None:
+        mead = cache.dataset == "mead"
+        held_out = MEAD_TEST_SPEAKERS if mead else cache.extra.get("test_speakers", [])
     return next((r.clip for r in clips if r.speaker in held_out), clips[0].clip)
 
 
@@ -222,16 +226,26 @@ def _frame_headers(names: Sequence[str], frames: Sequence[int] | None) -> list[s
 
 
 def emotion_clips(cache: Cache, speaker: str) -> dict[str, str]:
-    """One clip per emotion of a speaker (its first of the highest level), in EMOTIONS order."""
+    """One clip per emotion of a speaker (its first of the highest level), in EMOTIONS order.
+
+    Raises:
+        ValueError: the speaker has no clip, or no clip with emotion labels (a videos cache).
+    """
     from pmfs.batch import EMOTIONS
 
     records = [r for r in cache.clips() if r.speaker == speaker]
     if not records:
         speakers = sorted({r.speaker for r in cache.clips()})
         raise ValueError(f"{cache.root}: no clip of speaker {speaker!r}; speakers: {speakers}")
+    labelled = [r for r in records if r.emotion is not None]
+    if not labelled:
+        raise ValueError(
+            f"{cache.root}: the clips of {speaker!r} have no emotion labels (a {cache.dataset} "
+            "cache); the emotion figure needs a labelled dataset (MEAD, synthetic)"
+        )
     chosen: dict[str, str] = {}
-    for record in sorted(records, key=lambda r: (-r.level, r.clip)):
-        chosen.setdefault(record.emotion, record.clip)
+    for record in sorted(labelled, key=lambda r: (-(r.level or 0), r.clip)):
+        chosen.setdefault(str(record.emotion), record.clip)
     order = {name: i for i, name in enumerate(EMOTIONS)}
     return dict(sorted(chosen.items(), key=lambda item: order.get(item[0], len(order))))
 

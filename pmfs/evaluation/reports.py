@@ -125,9 +125,11 @@ def markdown(results: dict[str, Any]) -> str:
     overall = results["overall"]
     names = [n for n in METRICS if any(n in overall.get(p, {}) for p in paths)]
     lines += _table(["metric", *paths], [[n, *(overall[p].get(n) for p in paths)] for n in names])
+    if not results["per_emotion"]:
+        lines += ["", "The clips have no emotion labels: no per-emotion or per-level tables."]
     for grouping, title in (("per_emotion", "emotion"), ("per_level", "emotion/level")):
         groups = results[grouping]
-        for path in paths:
+        for path in paths if groups else ():
             cols = _metric_names(groups, path)
             rows = [[k, g["clips"], g["frames"], *(g[path].get(n) for n in cols)]
                     for k, g in groups.items()]  # fmt: skip

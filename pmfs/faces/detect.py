@@ -1,9 +1,10 @@
-"""Landmark detectors: `precomputed` files and `face-alignment` (FAN + S3FD), batched.
+"""Landmark detectors: `precomputed` files, `face-alignment` (FAN + S3FD), batched, and `dlib`.
 
 Preprocessing runs a `LandmarkDetector` over each clip (`make_detector`); inference calls
-`FaceAlignmentDetector` and `select_face` on the target's frames (`pmfs.inference.tracking`).
+`FaceAlignmentDetector` and `select_face`, or `pmfs.faces.dlib_detector.DlibLandmarks`, on the
+target's frames (`pmfs.inference.tracking`). `resolve_detector` turns `auto` into one of them.
 
-Both return (N, 68, 2) float32 (x, y) pixels of the frames they were given (pixel-index
+All return (N, 68, 2) float32 (x, y) pixels of the frames they were given (pixel-index
 convention), with a row of NaN where a frame has no face.
 
 face-alignment loads its weights through the torch hub cache: the 2D FAN state dict
@@ -20,14 +21,15 @@ import logging
 import os
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlparse
 
 import numpy as np
 
 from pmfs.audio import VIDEO_FPS
-from pmfs.faces import DetectorName
+from pmfs.faces import DLIB_LICENCE_NOTE, DetectorName
 from pmfs.video import resample_indices
 
 if TYPE_CHECKING:  # annotations only: pmfs.faces needs nothing of preprocessing at run time
@@ -66,7 +68,8 @@ class PrecomputedDetector:
     """Reads `job.landmarks`: (N_src, 68, 2) pixels of the raw frames at the video's own rate.
 
     The file is resampled to 25 fps like the video (`pmfs.video.resample_indices`); NaN rows
-    mark frames where the user's detector found no face.
+    mark frames where the user's detector found no face. A clip cut out of a longer video (the
+    videos layout) gets its frames `job.start:job.stop` of the video's file.
     """
 
     def __call__(self, frames: Iterable[np.ndarray], job: ClipJob, source_fps: float) -> np.ndarray:
@@ -85,7 +88,7 @@ class PrecomputedDetector:
             )
         if round(source_fps) != VIDEO_FPS:
             points = points[resample_indices(len(points), source_fps)]
-        return points
+        return points[job.start : job.stop]  # a clip cut out of a longer video: its frames
 
 
 def weight_files() -> dict[str, str]:
@@ -238,12 +241,76 @@ class FaceAlignmentDetector:
         return out
 
 
+ResolvedName = Literal["face-alignment", "dlib", "precomputed"]
+"""A detector that `auto` resolved to (or one named explicitly)."""
+
+
+@dataclass(frozen=True)
+class DetectorChoice:
+    """The detector a run uses and why (`resolve_detector`).
+
+    Attributes:
+        name: the detector.
+        why: the reason, for the one line a run prints.
+    """
+
+    name: ResolvedName
+    why: str
+
+    @property
+    def line(self) -> str:
+        """The one line saying which detector and why."""
+        note = f"; {DLIB_LICENCE_NOTE}" if self.name == "dlib" else ""
+        return f"landmark detector: {self.name} ({self.why}{note})"
+
+
+def resolve_detector(name: DetectorName) -> DetectorChoice:
+    """The detector a `--detector` value stands for: `auto` becomes face-alignment when both of
+    its weight files are in the torch hub cache (`missing_weights`; nothing is downloaded), else
+    dlib. A dlib choice checks that dlib and its model are installed.
+
+    Raises:
+        pmfs.faces.dlib_detector.DlibModelError: dlib is needed but not installed.
+        ValueError: an unknown name.
+    """
+    from pmfs.faces.dlib_detector import DlibModelError, model_path
+
+    if name == "auto":
+        missing = missing_weights()
+        if not missing:
+            return DetectorChoice(
+                "face-alignment", f"--detector auto: its weights are in {checkpoint_dir()}"
+            )
+        try:
+            model_path()
+        except DlibModelError as exc:
+            raise DlibModelError(
+                f"--detector auto: face-alignment's weights are not in {checkpoint_dir()} and {exc}"
+            ) from exc
+        return DetectorChoice(
+            "dlib",
+            f"--detector auto: face-alignment's weights ({', '.join(missing)}) are not in "
+            f"{checkpoint_dir()}",
+        )
+    if name == "dlib":
+        model_path()
+    if name in ("face-alignment", "dlib", "precomputed"):
+        return DetectorChoice(name, f"--detector {name}")
+    raise ValueError(f"unknown detector {name!r}; use auto, face-alignment, dlib or precomputed")
+
+
 def make_detector(
     name: DetectorName, device: str = "cpu", batch_size: int = 16
 ) -> LandmarkDetector:
-    """The detector called `name` ("precomputed" or "face-alignment")."""
+    """The detector called `name` (`auto` resolved by `resolve_detector`)."""
+    if name == "auto":
+        name = resolve_detector(name).name
     if name == "precomputed":
         return PrecomputedDetector()
     if name == "face-alignment":
         return FaceAlignmentDetector(device, batch_size)
-    raise ValueError(f"unknown detector {name!r}; use 'face-alignment' or 'precomputed'")
+    if name == "dlib":
+        from pmfs.faces.dlib_detector import DlibDetector
+
+        return DlibDetector(batch_size)
+    raise ValueError(f"unknown detector {name!r}; use auto, face-alignment, dlib or precomputed")

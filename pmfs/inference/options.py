@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pmfs.batch import Emotion, Level
+from pmfs.faces import DETECTOR_HELP, ImageDetectorName
 from pmfs.options import option
 
 
@@ -36,7 +37,9 @@ class InferenceOptions:
             emotion labels).
         level: intensity, 1–3 (`pmfs.batch.LEVELS`; None: 1).
         chunk: frames per renderer pass.
-        batch_size: frames per face-alignment batch.
+        detector: the landmark detector of the target's frames ("auto": face-alignment when its
+            weights are in the torch hub cache, else dlib); `--landmarks` replaces it.
+        batch_size: frames per detector batch.
         crf: H.264 quality of the output.
         progress: show a progress bar.
 
@@ -76,6 +79,7 @@ class InferenceOptions:
     emotion: Emotion | None = option(None, help="emotion label")
     level: Level | None = option(None, help="intensity")
     chunk: int = option(16, help="frames per renderer pass", minimum=1)
+    detector: ImageDetectorName = option("auto", help=DETECTOR_HELP)
     batch_size: int = option(16, help="frames per detector batch", minimum=1)
     crf: int = option(18, help="H.264 quality (0 best … 51 worst)")
     progress: bool = option(True, help="hide the progress bar")

@@ -29,7 +29,7 @@ from pmfs.faces.crop import CropBox
 from pmfs.inference.crop import build_clip_inputs, crop_box, paste_back, paste_masks
 from pmfs.inference.options import InferenceOptions
 from pmfs.inference.template import InferenceInputError, Template, load_template
-from pmfs.inference.tracking import FaceDetector, FaceTrack, detect_template
+from pmfs.inference.tracking import FaceDetector, FaceTrack, detect_template, face_detector
 from pmfs.stages.system import PMFS
 from pmfs.video_writer import write_video
 
@@ -117,6 +117,7 @@ class InferenceResult:
         multi_face: template frames with more than one face (the largest was used).
         box: the crop in template pixels.
         seconds: wall time.
+        detector: the one line saying where the landmarks came from (which detector and why).
     """
 
     out: Path
@@ -128,6 +129,7 @@ class InferenceResult:
     multi_face: int
     box: CropBox
     seconds: float
+    detector: str = ""
 
 
 def load_system(ckpt: str | Path, device: torch.device) -> tuple[PMFS, dict[str, Any]]:
@@ -200,7 +202,7 @@ def run_inference(
         out: the .mp4 to write (atomically).
         options: the run's settings.
         landmarks: a .npy of the template's landmarks instead of detecting them.
-        detector: a face detector instead of face-alignment.
+        detector: a face detector instead of the one `options.detector` names.
 
     Raises:
         FileNotFoundError, InferenceInputError, NoFaceError, pmfs.audio.AudioError: bad inputs,
@@ -216,6 +218,8 @@ def run_inference(
     template = load_template(face_path, max_frames=limit)
     device = resolve_device(options.device)
     model, data = load_system(ckpt, device)
+    detector, line = _detector(options, device, landmarks, detector)
+    log.info("%s", line)
     track = detect_template(template, options, landmarks, detector)
     box = crop_box(track, options.crop_scale, options.crop_shift)
     k = options.num_references or int(data.get("num_references", 3))
@@ -243,4 +247,22 @@ def run_inference(
         multi_face=track.multi_face,
         box=box,
         seconds=time.perf_counter() - began,
+        detector=line,
     )
+
+
+def _detector(
+    options: InferenceOptions,
+    device: torch.device,
+    landmarks: str | Path | None,
+    detector: FaceDetector | None,
+) -> tuple[FaceDetector | None, str]:
+    """The detector of a run (None: the landmark file) and the line saying which and why."""
+    from pmfs.faces.detect import resolve_detector
+
+    if landmarks is not None:
+        return None, f"landmarks: {landmarks} (--landmarks)"
+    if detector is not None:
+        return detector, f"landmark detector: {type(detector).__name__} (given)"
+    choice = resolve_detector(options.detector)
+    return face_detector(choice.name, str(device), options.batch_size), choice.line

@@ -1,8 +1,10 @@
-"""The face of every template frame: detection, the largest face, gaps and smoothing.
+"""The face of every template frame: detection, one face per frame, gaps and smoothing.
 
 A `FaceDetector` gives each frame's 68 landmarks (raw-frame pixels, pixel-index convention) and
 how many faces it saw: `FaceAlignmentFaces` (face-alignment, batched, the preprocessor's
-detector) or `LandmarkFileFaces` (a .npy of the user's or of `pmfs data synth --raw`).
+detector; the largest face), `DlibFaces` (dlib, one face tracked from frame to frame,
+`pmfs.faces.dlib_detector`) or `LandmarkFileFaces` (a .npy of the user's or of
+`pmfs data synth --raw`; the largest face). `face_detector` builds the one `--detector` names.
 `track_faces` interpolates frames without a face (gaps up to `max_gap` frames; longer gaps are
 passed through unchanged) and smooths the track with preprocessing's own `fill_gaps` and
 `smooth` (`pmfs.faces.crop`). `detect_template` chains them and logs what it found.
@@ -21,7 +23,7 @@ import torch
 from pmfs.audio import VIDEO_FPS
 from pmfs.checkpoints import resolve_device
 from pmfs.faces.crop import LandmarkGapError, fill_gaps, missing_frames, smooth
-from pmfs.faces.detect import FaceAlignmentDetector, select_face
+from pmfs.faces.detect import FaceAlignmentDetector, ResolvedName, select_face
 from pmfs.inference.options import InferenceOptions
 from pmfs.inference.template import InferenceInputError, Template
 from pmfs.video import resample_indices
@@ -39,18 +41,22 @@ class Detections:
 
     Attributes:
         landmarks: (M, 68, 2) float32 raw-frame pixels (x, y), NaN rows where no face was found.
-        faces: (M,) int64 number of faces found (the largest one is used).
+        faces: (M,) int64 number of faces found.
+        rule: which face is used where there are several (for the log).
+        reason: why frames have no face, when the detector knows (one line), else None.
     """
 
     landmarks: np.ndarray
     faces: np.ndarray
+    rule: str = "the largest one is used"
+    reason: str | None = None
 
 
 class FaceDetector(Protocol):
     """Anything that finds the faces of a batch of frames."""
 
     def __call__(self, frames: np.ndarray) -> Detections:
-        """Detect faces in (M, H, W, 3) uint8 RGB frames; keep the largest face of each frame."""
+        """Detect faces in (M, H, W, 3) uint8 RGB frames; keep one face per frame."""
         ...
 
 
@@ -82,6 +88,34 @@ class FaceAlignmentFaces:
         counts = np.array([len(np.asarray(b).reshape(-1, 5)) for b in boxes], dtype=np.int64)
         faces = [select_face(b) for b in boxes]  # highest score × area
         return Detections(self.detector.landmarks_for_faces(frames, faces), counts)
+
+
+class DlibFaces:
+    """dlib's HOG detector and 68-point model (`pmfs.faces.dlib_detector.DlibLandmarks`): one
+    face tracked over the frames, so a second face does not take its place; faces under
+    `MIN_FACE` px count as none. Research use only (the model's iBUG 300-W licence).
+
+    Args:
+        batch_size: frames per batch.
+    """
+
+    def __init__(self, batch_size: int = 16) -> None:
+        from pmfs.faces.dlib_detector import DlibLandmarks
+
+        self.landmarks = DlibLandmarks(batch_size=batch_size)
+
+    def __call__(self, frames: np.ndarray) -> Detections:
+        track = self.landmarks.track(frames)
+        return Detections(track.landmarks, track.faces, "the tracked one is used", track.reason())
+
+
+def face_detector(name: ResolvedName, device: str = "cpu", batch_size: int = 16) -> FaceDetector:
+    """The `FaceDetector` of a resolved `--detector` ("face-alignment" or "dlib")."""
+    if name == "face-alignment":
+        return FaceAlignmentFaces(device, batch_size)
+    if name == "dlib":
+        return DlibFaces(batch_size)
+    raise ValueError(f"--detector {name} looks at no pixels; give the landmarks with --landmarks")
 
 
 class LandmarkFileFaces:
@@ -165,12 +199,16 @@ class FaceTrack:
             are written unchanged.
         missing: frames without a detected face (interpolated + passed through).
         multi_face: frames where more than one face was found.
+        rule: which face is used where there are several.
+        reason: why frames have no face, when the detector says (one line), else None.
     """
 
     landmarks: np.ndarray
     passthrough: np.ndarray
     missing: int
     multi_face: int
+    rule: str = "the largest one is used"
+    reason: str | None = None
 
 
 def track_faces(
@@ -182,21 +220,24 @@ def track_faces(
     longer than `max_gap` are marked to be passed through.
 
     Raises:
-        NoFaceError: no frame has a face.
+        NoFaceError: no frame has a face (with the detector's reason when it gives one).
     """
     missing = missing_frames(detections.landmarks)
     try:
         filled, _ = fill_gaps(detections.landmarks, max_gap=len(missing))
     except LandmarkGapError as exc:
+        why = f" ({detections.reason})" if detections.reason else ""
         raise NoFaceError(
-            f"no face found in any of the {len(missing)} frames of {source}; give a video or "
-            "image where the face is visible, or its landmarks with --landmarks"
+            f"no face found in any of the {len(missing)} frames of {source}{why}; give a video "
+            "or image where the face is visible, or its landmarks with --landmarks"
         ) from exc
     return FaceTrack(
         landmarks=smooth(filled, smooth_window),
         passthrough=_long_runs(missing, max_gap),
         missing=int(missing.sum()),
         multi_face=int((detections.faces > 1).sum()),
+        rule=detections.rule,
+        reason=detections.reason,
     )
 
 
@@ -216,30 +257,37 @@ def detect_template(
     landmarks: str | Path | None = None,
     detector: FaceDetector | None = None,
 ) -> FaceTrack:
-    """The face track of a template: from `landmarks` (a .npy), `detector`, or face-alignment.
+    """The face track of a template: from `landmarks` (a .npy), `detector`, or the detector
+    `options.detector` names (`auto` resolved by `pmfs.faces.detect.resolve_detector`).
 
-    Logs how many frames had no face (interpolated / passed through) and how many several.
+    Logs how many frames had no face (interpolated / passed through, and why when the detector
+    says) and how many several.
     """
     if landmarks is not None:
         detector = LandmarkFileFaces(landmarks, template.source_fps)
     elif detector is None:
-        detector = FaceAlignmentFaces(str(resolve_device(options.device)), options.batch_size)
+        from pmfs.faces.detect import resolve_detector
+
+        name = resolve_detector(options.detector).name
+        detector = face_detector(name, str(resolve_device(options.device)), options.batch_size)
     track = track_faces(
         detector(template.frames), template.source, options.max_gap, options.smooth_window
     )
     if track.missing:
         passed = int(track.passthrough.sum())
         log.warning(
-            "%d of %d template frames have no face: %d interpolated, %d passed through unchanged",
+            "%d of %d template frames have no face: %d interpolated, %d passed through unchanged%s",
             track.missing,
             template.num_frames,
             track.missing - passed,
             passed,
+            f" ({track.reason})" if track.reason else "",
         )
     if track.multi_face:
         log.warning(
-            "%d of %d template frames show more than one face; the largest one is used",
+            "%d of %d template frames show more than one face; %s",
             track.multi_face,
             template.num_frames,
+            track.rule,
         )
     return track

@@ -34,6 +34,7 @@ from pmfs.data.preprocess.mask import foreground_mask
 from pmfs.data.preprocess.pipeline import PreprocessSettings, preprocess
 from pmfs.faces import crop as crop_mod
 from pmfs.landmarks import TEMPLATE
+from pmfs.video import resample_indices
 from pmfs.video_writer import write_video
 
 RAW_W, RAW_H, FACE = 320, 240, 70.0  # raw frame size; face width in pixels
@@ -379,7 +380,7 @@ def test_cremad_30fps_flv_is_converted(tmp_path: Path) -> None:
     reader = Cache(tmp_path / "cache").open("1001_DFA_ANG_XX")
     assert reader.meta["record"]["emotion"] == "angry" and reader.meta["source_fps"] == 30
     assert reader.num_frames == 30  # 36 frames at 30 fps = 1.2 s = 30 frames at 25 fps
-    kept = raw.landmarks[[int(k * 1.2) for k in range(30)]]
+    kept = raw.landmarks[resample_indices(36, 30)]  # the frame nearest each 25 fps time
     box = crop_mod.stable_box(kept, PRECOMPUTED.crop_scale, PRECOMPUTED.crop_shift)
     expected = crop_mod.points_to_crop(kept, box, SIZE)
     assert np.abs(reader.landmarks - expected).max() < 0.8

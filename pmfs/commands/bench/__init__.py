@@ -9,6 +9,8 @@ Sub-commands (one module each, registered in `SUBCOMMANDS`):
 - `infer` (`infer.py`): `PMFS.generate_clip` on a synthetic clip at 128² and 256²: frames/s,
   FLOPs per frame of the whole chain and of the renderer, peak memory.
 - `all` (also `pmfs bench` with no sub-command): the three above, one report, one JSON.
+- `faces` (`faces.py`): frames/s per worker of the dlib landmark path at 256², 720p and 1080p,
+  on real frames of the talking-man sample (else scikit-image's astronaut); no model.
 
 The model comes from a `pmfs fit` config (`--config`, default experiments/full.yaml) through the
 real CLI parser (`model.py`). `--device cpu|cuda`, `--precision 32|bf16-mixed`; warm-up
@@ -29,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pmfs.commands.bench.faces import FacesOptions, faces_payload, faces_table
 from pmfs.commands.bench.harness import machine, report
 from pmfs.commands.bench.infer import InferOptions, infer_payload, infer_table
 from pmfs.commands.bench.loader import LoaderOptions, loader_payload, loader_table
@@ -116,6 +119,12 @@ SUBCOMMANDS: dict[str, Benchmark] = {
         infer_payload,
         infer_table,
         "whole-chain frames/s, FLOPs per frame and peak memory at 128² and 256²",
+    ),
+    "faces": Benchmark(
+        FacesOptions,
+        faces_payload,
+        faces_table,
+        "frames/s per worker of the dlib landmark path at 256², 720p and 1080p",
     ),
 }
 """name → the benchmark."""

@@ -1,4 +1,4 @@
-"""Raw dataset layouts (DESIGN §3): find the clips of a MEAD or CREMA-D download.
+"""Raw dataset layouts (DESIGN §3): the clips of a MEAD or CREMA-D download, the videos of a folder.
 
 MEAD::
 
@@ -15,6 +15,17 @@ CREMA-D::
 CREMA-D labels are mapped onto MEAD's (`CREMAD_EMOTIONS`, `CREMAD_LEVELS`): ANG → angry,
 DIS → disgusted, FEA → fear, HAP → happy, NEU → neutral, SAD → sad; LO/MD/HI → 1/2/3 and XX
 ("unspecified") → 1 for neutral (MEAD's only neutral level) and 2 (medium) otherwise.
+
+Videos (any talking-head footage, no labels)::
+
+    <root>/<speaker>/<video>.<mp4|m4v|mov|mkv|avi|webm|flv>    (any depth below <speaker>)
+    <root>/<video>.<...>                                       (flat: speaker = the video's stem)
+    <same folder>/<video stem>.<wav|flac|m4a|mp3>              (optional; else the video's track)
+    <same folder>/<video stem>.npy                             (for `--detector precomputed`)
+
+A video's id is its path below `<root>` without the suffix, folders joined by "_"
+(`alice/talk1.mp4` → `alice_talk1`, flat `talk1.mp4` → `talk1`); its clips are cut by
+`pmfs.data.preprocess.videos`. Emotion and level are None: the footage has no such labels.
 """
 
 from __future__ import annotations
@@ -30,6 +41,15 @@ from pmfs.batch import EMOTIONS
 log = logging.getLogger(__name__)
 
 Dataset = Literal["mead", "cremad"]
+"""The labelled layouts, whose files are clips (`discover`)."""
+
+Layout = Literal["mead", "cremad", "videos"]
+"""Every raw layout `pmfs data preprocess` reads ("videos": `discover_videos`)."""
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".flv")
+"""Video files of the videos layout (any container PyAV reads with these names)."""
+AUDIO_SUFFIXES = (".wav", ".flac", ".m4a", ".mp3")
+"""A separate audio file beside a video, same stem, in this order of preference."""
 
 CREMAD_EMOTIONS: dict[str, str] = {
     "ANG": "angry",
@@ -51,24 +71,45 @@ class ClipJob:
     """One raw clip to preprocess.
 
     Attributes:
-        dataset: "mead" or "cremad".
+        dataset: "mead", "cremad" or "videos".
         speaker: speaker id ("M003", "1001").
-        emotion: one of `pmfs.batch.EMOTIONS`.
-        level: intensity 1–3.
-        clip: clip id, unique within the dataset (MEAD: "M003_angry_1_005", CREMA-D: the file stem).
+        emotion: one of `pmfs.batch.EMOTIONS`; None for the videos layout (no labels).
+        level: intensity 1–3; None with `emotion`.
+        clip: clip id, unique within the dataset (MEAD: "M003_angry_1_005", CREMA-D: the file
+            stem, videos: "<video id>_<k:03d>").
         video: the video file.
         audio: a separate audio file, or None to use the video's audio track.
-        landmarks: the precomputed (N, 68, 2) landmark file, or None where there is none.
+        landmarks: the precomputed (N, 68, 2) landmark file, or None where there is none; for a
+            segment, the file covers the whole video.
+        start: first frame of the clip in the video's 25 fps frames (a segment of a long video).
+        stop: end (exclusive) of the clip in those frames; None: to the end of the video.
+        video_id: the source video's id for a segment of the videos layout ("" otherwise).
+        split: "train" or "test" when the split is fixed by the clip's place in its video
+            (`--split-by time`), else None.
     """
 
     dataset: str
     speaker: str
-    emotion: str
-    level: int
+    emotion: str | None
+    level: int | None
     clip: str
     video: Path
     audio: Path | None
     landmarks: Path | None
+    start: int = 0
+    stop: int | None = None
+    video_id: str = ""
+    split: str | None = None
+
+    @property
+    def is_segment(self) -> bool:
+        """True for a clip cut out of a longer video (the videos layout)."""
+        return bool(self.video_id)
+
+    @property
+    def shard_key(self) -> str:
+        """What a sharded run hashes: the video (all its clips go to one shard), else the clip."""
+        return self.video_id or self.clip
 
 
 def discover(dataset: Dataset, root: Path) -> list[ClipJob]:
@@ -175,3 +216,74 @@ def discover_cremad(root: Path) -> list[ClipJob]:
             )
         )
     return jobs
+
+
+# --------------------------------------------------------------------------------------------
+# Videos: a folder of talking-head footage
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """One video of the videos layout (the module docstring), before it is cut into clips.
+
+    Attributes:
+        speaker: the first folder below the root, or the video's stem in a flat layout.
+        video_id: its path below the root without the suffix, folders joined by "_".
+        video: the video file.
+        audio: the audio file beside it (same stem), or None to use the video's track.
+        landmarks: the `.npy` beside it (same stem) for `--detector precomputed`, or None.
+    """
+
+    speaker: str
+    video_id: str
+    video: Path
+    audio: Path | None
+    landmarks: Path | None
+
+
+def _visible_files(root: Path) -> list[Path]:
+    """Every file below `root` whose path has no hidden part, sorted."""
+    return sorted(
+        path
+        for path in root.rglob("*")
+        if path.is_file() and not any(p.startswith(".") for p in path.relative_to(root).parts)
+    )
+
+
+def discover_videos(root: Path) -> list[VideoSource]:
+    """The videos of a folder of footage, sorted by video id.
+
+    Two videos with the same id (`a.mp4` and `a.mov` side by side) keep the first and log the
+    other as ignored.
+
+    Raises:
+        FileNotFoundError: `root` does not exist or holds no video.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"folder of videos not found: {root}; pass --root DIR")
+    found: dict[str, VideoSource] = {}
+    for video in _visible_files(root):
+        if video.suffix.lower() not in VIDEO_SUFFIXES:
+            continue
+        parts = video.relative_to(root).with_suffix("").parts
+        video_id = "_".join(parts)
+        if video_id in found:
+            kept = found[video_id].video
+            log.warning("%s: ignored, %s has the same id %r", video, kept, video_id)
+            continue
+        beside = [video.with_suffix(suffix) for suffix in AUDIO_SUFFIXES]
+        found[video_id] = VideoSource(
+            speaker=parts[0],
+            video_id=video_id,
+            video=video,
+            audio=_first_existing(*beside),
+            landmarks=_first_existing(video.with_suffix(".npy")),
+        )
+    if not found:
+        raise FileNotFoundError(
+            f"no video ({', '.join(s[1:] for s in VIDEO_SUFFIXES)}) found under {root}; expected "
+            f"{root}/<speaker>/<video> or {root}/<video>"
+        )
+    return [found[key] for key in sorted(found)]

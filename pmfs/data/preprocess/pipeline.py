@@ -1,15 +1,16 @@
-"""Per-clip preprocessing, parallel workers, resume and the closing summary (DESIGN §3).
+"""A preprocessing run: jobs, parallel workers, resume, shards and the closing summary (DESIGN §3).
 
-One clip: audio at 16 kHz mono (present, not silent) → landmarks of the video's frames at 25 fps
-(detector, streamed) → fill short gaps → smooth → one stable square crop → second pass over the
-video cropping each frame → audio as long as the video → landmarks into the crop → foreground
-mask → mel → write the clip atomically (`pmfs.data.cache_writer.write_clip_dir`). Any problem
+The jobs are the clips of a layout (`pmfs.data.preprocess.layouts`); the videos layout first cuts
+every video into clips (`pmfs.data.preprocess.videos`: one plan per video, made in the workers
+too). Each clip is built and written by `pmfs.data.preprocess.build.process_clip`; any problem
 with one clip becomes a "skipped" manifest row whose reason starts with a short code
 (`no_face: …`), and the run goes on.
 
 Workers are processes (`spawn`); each builds its detector once and writes its clips itself; the
 parent owns the manifest (`CacheWriter.add`). A clip already recorded with the same settings hash
-is not redone, so a killed run resumes where it stopped.
+is not redone, so a killed run resumes where it stopped. With `--shard I/N` the run takes its
+share of the jobs and writes its own manifest part (`pmfs.data.preprocess.shards`); a run
+without it first merges the parts of earlier sharded runs.
 """
 
 from __future__ import annotations
@@ -20,53 +21,27 @@ import multiprocessing as mp
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from pmfs.audio import (
-    SAMPLE_RATE,
-    VIDEO_FPS,
-    AudioError,
-    SilentAudioError,
-    check_not_silent,
-    load_audio,
-    mel,
-)
 from pmfs.batch import MEAD_TEST_SPEAKERS
 from pmfs.data.cache import ClipRecord
-from pmfs.data.cache_writer import CacheWriter, ClipData, write_clip_dir
-from pmfs.data.preprocess.layouts import ClipJob, Dataset, discover
-from pmfs.data.preprocess.mask import foreground_masks
-from pmfs.data.preprocess.settings import PreprocessSettings
-from pmfs.faces import crop as crop_mod
+from pmfs.data.cache_writer import CacheWriter, settings_hash
+from pmfs.data.preprocess import videos as videos_mod
+from pmfs.data.preprocess.build import ClipResult, process_clip
+from pmfs.data.preprocess.layouts import ClipJob, Layout, VideoSource, discover, discover_videos
+from pmfs.data.preprocess.settings import PreprocessSettings, VideoSettings
+from pmfs.data.preprocess.shards import Shard, ShardWriter, manifest_parts, merge
 from pmfs.faces.detect import (
     LandmarkDetector,
-    LandmarkFileError,
     make_detector,
     missing_weights,
+    resolve_detector,
 )
-from pmfs.video import VideoError, VideoInfo, align_audio, iter_frames, probe_video
 
 log = logging.getLogger(__name__)
-
-SAMPLES_PER_FRAME = SAMPLE_RATE // VIDEO_FPS  # 640
-
-
-class ClipSkipError(ValueError):
-    """A clip that cannot be used; the message is the manifest reason ("code: detail")."""
-
-
-@dataclass
-class ClipResult:
-    """What a worker reports for one clip."""
-
-    record: ClipRecord
-    seconds: float
-    source_frames: int = 0
 
 
 @dataclass
@@ -82,6 +57,8 @@ class Summary:
             reason code.
         frames: video frames written by this run.
         seconds: wall time of this run.
+        videos: videos of the layout (videos layout only; this shard's when sharded).
+        shard: the shard this run was, or None.
     """
 
     total: int = 0
@@ -91,6 +68,8 @@ class Summary:
     skipped: Counter[str] = field(default_factory=Counter)
     frames: int = 0
     seconds: float = 0.0
+    videos: int = 0
+    shard: Shard | None = None
 
     @property
     def exit_code(self) -> int:
@@ -107,141 +86,14 @@ class Summary:
             f"{self.frames} frames in {self.seconds:.1f} s ({fps:.1f} frames/s)"
         ]
         lines += [f"  skipped {n} × {code}" for code, n in sorted(self.skipped.items())]
+        if self.videos:
+            lines.append(f"  the clips of {self.videos} videos")
+        if self.shard is not None:
+            lines.append(
+                f"  shard {self.shard}: once all {self.shard.count} shards have finished, run "
+                "`pmfs data merge --out CACHE` (or rerun without --shard)"
+            )
         return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------
-# One clip
-# --------------------------------------------------------------------------------------------
-
-
-def _frames(job: ClipJob) -> Iterator[np.ndarray]:
-    """The clip's frames at 25 fps, (H, W, 3) uint8, streamed; a bad video skips the clip."""
-    try:
-        yield from iter_frames(job.video, VIDEO_FPS)
-    except (VideoError, FileNotFoundError) as exc:
-        raise ClipSkipError(f"unreadable_video: {exc}") from exc
-
-
-def _probe(job: ClipJob) -> VideoInfo:
-    try:
-        return probe_video(job.video)
-    except (VideoError, FileNotFoundError) as exc:
-        raise ClipSkipError(f"unreadable_video: {exc}") from exc
-
-
-def _read_audio(job: ClipJob, info: VideoInfo) -> np.ndarray:
-    """(A,) float32 mono 16 kHz: the separate audio file, else the video's track aligned to
-    its first frame; silence is checked here."""
-    if job.audio is None and not info.has_audio:
-        raise ClipSkipError(f"no_audio: {job.video} has no audio track and no separate audio file")
-    source = job.audio or job.video
-    try:
-        audio = load_audio(source, SAMPLE_RATE, allow_silent=True)
-        check_not_silent(audio, source)
-    except SilentAudioError as exc:
-        raise ClipSkipError(f"silent_audio: {exc}") from exc
-    except (AudioError, FileNotFoundError) as exc:
-        raise ClipSkipError(f"unreadable_audio: {exc}") from exc
-    return audio if job.audio is not None else align_audio(audio, info.audio_offset)
-
-
-def _fit_audio(audio: np.ndarray, num_frames: int, tolerance: float) -> np.ndarray:
-    """Cut or zero-pad the audio to exactly the video's duration (N × 640 samples)."""
-    video_s, audio_s = num_frames / VIDEO_FPS, len(audio) / SAMPLE_RATE
-    if abs(video_s - audio_s) > tolerance:
-        raise ClipSkipError(
-            f"av_mismatch: video {video_s:.2f} s ({num_frames} frames) but audio {audio_s:.2f} s "
-            f"(tolerance {tolerance} s)"
-        )
-    target = num_frames * SAMPLES_PER_FRAME
-    if len(audio) >= target:
-        return audio[:target].astype(np.float32)
-    return np.concatenate([audio, np.zeros(target - len(audio), np.float32)]).astype(np.float32)
-
-
-def _track(
-    job: ClipJob, fps: float, detector: LandmarkDetector, s: PreprocessSettings
-) -> tuple[np.ndarray, int]:
-    """Raw-frame landmarks (N, 68, 2) float32: detected, gaps filled, smoothed."""
-    try:
-        raw = detector(_frames(job), job, fps)
-        filled, n_filled = crop_mod.fill_gaps(raw, s.max_gap)
-    except (LandmarkFileError, crop_mod.LandmarkGapError) as exc:
-        raise ClipSkipError(str(exc)) from exc
-    return crop_mod.smooth(filled, s.smooth_window), n_filled
-
-
-def _crops(job: ClipJob, box: crop_mod.CropBox, size: int) -> tuple[np.ndarray, list[int]]:
-    """Second pass over the video: (N, S, S, 3) uint8 crops and the raw [width, height]."""
-    crops, raw_size = [], [0, 0]
-    for frame in _frames(job):
-        crops.append(crop_mod.crop_frame(frame, box, size))
-        raw_size = [int(frame.shape[1]), int(frame.shape[0])]
-    if not crops:
-        raise ClipSkipError(f"unreadable_video: {job.video} has no decodable frame")
-    return np.stack(crops), raw_size
-
-
-def _match_length(landmarks: np.ndarray, num_frames: int, job: ClipJob) -> np.ndarray:
-    """Landmarks of exactly `num_frames` frames (one frame more or less is edge-held)."""
-    if abs(len(landmarks) - num_frames) > 1:
-        raise ClipSkipError(
-            f"landmarks_mismatch: {len(landmarks)} frames of landmarks at 25 fps for "
-            f"{num_frames} video frames of {job.video}"
-        )
-    if len(landmarks) >= num_frames:
-        return landmarks[:num_frames]
-    return np.concatenate([landmarks, landmarks[-1:]])
-
-
-def build_clip(job: ClipJob, detector: LandmarkDetector, s: PreprocessSettings) -> ClipData:
-    """Everything of one clip, ready for `write_clip_dir`.
-
-    The video is decoded twice (landmarks, then crops) rather than held in memory: a 1080p MEAD
-    clip of 10 s would take 1.5 GB per worker.
-
-    Raises:
-        ClipSkipError: the clip cannot be used; the message is the reason for the manifest.
-    """
-    info = _probe(job)
-    audio = _read_audio(job, info)
-    tracked, n_filled = _track(job, info.fps, detector, s)
-    box = crop_mod.stable_box(tracked, s.crop_scale, s.crop_shift)
-    crops, raw_size = _crops(job, box, s.size)
-    audio = _fit_audio(audio, len(crops), s.max_av_mismatch)
-    in_crop = crop_mod.points_to_crop(_match_length(tracked, len(crops), job), box, s.size)
-    meta = {
-        "fps": VIDEO_FPS,
-        "size": s.size,
-        "crop_box": [box.x0, box.y0, box.side],
-        "raw_size": raw_size,
-        "source_fps": info.fps,
-        "source_video": str(job.video),
-        "source_audio": str(job.audio or job.video),
-        "interpolated_frames": n_filled,
-        "detector": s.detector,
-    }
-    return ClipData(crops, in_crop, foreground_masks(in_crop, s.size), audio, mel(audio), meta)
-
-
-def process_clip(
-    job: ClipJob, detector: LandmarkDetector, s: PreprocessSettings, out: Path, record: ClipRecord
-) -> ClipResult:
-    """Build and write one clip, or return its "skipped" record; never raises for bad input."""
-    start = time.perf_counter()
-    try:
-        data = build_clip(job, detector, s)
-        written = write_clip_dir(out, record, data, s.jpeg_quality)
-        return ClipResult(written, time.perf_counter() - start, len(data.frames))
-    except ClipSkipError as exc:
-        reason = str(exc)
-    except Exception as exc:  # one odd clip must not stop a dataset run
-        log.exception("%s: unexpected error", job.video)
-        reason = f"error: {type(exc).__name__}: {exc}"
-    log.info("%s skipped: %s", job.clip, reason)
-    skipped = dataclasses.replace(record, frames=0, status="skipped", reason=reason)
-    return ClipResult(skipped, time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,41 +103,91 @@ def process_clip(
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(
-    settings: PreprocessSettings, out: Path, device: str, batch_size: int, level: int, threads: int
-) -> None:
+@dataclass(frozen=True)
+class _Context:
+    """What every clip and plan of a run needs (sent once to each worker)."""
+
+    settings: PreprocessSettings
+    out: Path
+    videos: VideoSettings | None = None
+    settings_hash: str = ""
+
+
+def _init_worker(context: _Context, device: str, batch_size: int, level: int, threads: int) -> None:
     logging.basicConfig(level=level)
-    if settings.detector == "face-alignment":  # N workers × all cores would oversubscribe
+    if context.settings.detector == "face-alignment":  # N workers × all cores would oversubscribe
         import torch
 
         torch.set_num_threads(threads)
-    _WORKER["detector"] = make_detector(settings.detector, device, batch_size)
-    _WORKER["settings"], _WORKER["out"] = settings, out
+    _WORKER["detector"] = make_detector(context.settings.detector, device, batch_size)
+    _WORKER["context"] = context
 
 
 def _work(item: tuple[ClipJob, ClipRecord]) -> ClipResult:
     job, record = item
-    return process_clip(job, _WORKER["detector"], _WORKER["settings"], _WORKER["out"], record)
+    context: _Context = _WORKER["context"]
+    return process_clip(job, _WORKER["detector"], context.settings, context.out, record)
 
 
-def _results(
-    items: list[tuple[ClipJob, ClipRecord]],
-    settings: PreprocessSettings,
-    out: Path,
-    workers: int,
-    device: str,
-    batch_size: int,
-    detector: LandmarkDetector | None,
-) -> Iterator[ClipResult]:
-    """Process clips here with `detector` (when given) or in a pool; yield results as they end."""
-    if detector is not None:
-        for job, record in items:
-            yield process_clip(job, detector, settings, out, record)
-        return
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    init = (settings, out, device, batch_size, logging.getLogger().level, threads)
-    with mp.get_context("spawn").Pool(workers, _init_worker, init) as pool:
-        yield from pool.imap_unordered(_work, items)
+def make_plan(source: VideoSource, context: _Context) -> videos_mod.VideoPlan:
+    """Plan one video (`videos.plan_video`) and save the plan in the cache."""
+    assert context.videos is not None
+    plan = videos_mod.plan_video(source, context.settings, context.videos, context.settings_hash)
+    videos_mod.save_plan(context.out, plan)
+    return plan
+
+
+def _plan_work(source: VideoSource) -> videos_mod.VideoPlan:
+    return make_plan(source, _WORKER["context"])
+
+
+class _Workers:
+    """Where a run's plans and clips are made: here (one worker) or in a pool of spawned
+    processes, started on first use, each with its own detector.
+
+    Missing face-alignment weights are fetched (or reported) here, once, before any worker starts.
+    """
+
+    def __init__(self, context: _Context, workers: int, device: str, batch_size: int) -> None:
+        self.context, self.workers = context, workers
+        self.device, self.batch_size = device, batch_size
+        self.detector: LandmarkDetector | None = None
+        self.pool: Any = None
+        name = context.settings.detector
+        if workers <= 1:
+            self.detector = make_detector(name, device, batch_size)
+        elif name == "face-alignment" and missing_weights():
+            make_detector(name, "cpu", 1)
+
+    def _pool(self) -> Any:
+        if self.pool is None:
+            threads = max(1, (os.cpu_count() or 1) // self.workers)
+            level = logging.getLogger().level
+            init = (self.context, self.device, self.batch_size, level, threads)
+            self.pool = mp.get_context("spawn").Pool(self.workers, _init_worker, init)
+        return self.pool
+
+    def plans(self, sources: Sequence[VideoSource]) -> Iterator[videos_mod.VideoPlan]:
+        """The plans of `sources`, as they are made."""
+        if self.detector is not None:
+            yield from (make_plan(source, self.context) for source in sources)
+        elif sources:
+            yield from self._pool().imap_unordered(_plan_work, sources)
+
+    def clips(self, items: Sequence[tuple[ClipJob, ClipRecord]]) -> Iterator[ClipResult]:
+        """Process clips; yield their results as they end."""
+        detector, s, out = self.detector, self.context.settings, self.context.out
+        if detector is not None:
+            yield from (process_clip(job, detector, s, out, record) for job, record in items)
+        elif items:
+            yield from self._pool().imap_unordered(_work, items)
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,7 +196,7 @@ def _results(
 
 
 def preprocess(
-    dataset: Dataset,
+    dataset: Layout,
     root: Path,
     out: Path,
     settings: PreprocessSettings,
@@ -302,47 +204,119 @@ def preprocess(
     device: str = "cpu",
     batch_size: int = 16,
     progress: bool = True,
+    videos: VideoSettings | None = None,
+    shard: Shard | None = None,
 ) -> Summary:
-    """Preprocess a raw MEAD or CREMA-D download into a cache at `out` (resumes a killed run).
+    """Preprocess a raw layout into a cache at `out` (resumes a killed run).
+
+    Args:
+        dataset: "mead", "cremad" or "videos" (`pmfs.data.preprocess.layouts`).
+        root: the raw download / folder of videos.
+        out: the cache folder.
+        settings: what changes a clip.
+        workers: worker processes (1: in this process).
+        device: "cpu" or "cuda" for face-alignment.
+        batch_size: frames per detector batch.
+        progress: show a progress bar.
+        videos: how the videos layout is cut and split (None: the defaults); ignored otherwise.
+        shard: process only this shard's jobs and write its manifest part (None: all jobs,
+            after merging the parts of earlier sharded runs).
 
     Raises:
-        FileNotFoundError: no clip under `root`; face-alignment weights missing
+        FileNotFoundError: nothing to preprocess under `root`; face-alignment weights missing
             (`DetectorWeightsError`).
     """
     started = time.perf_counter()
-    jobs = discover(dataset, root)
-    extra: dict[str, Any] = {"test_speakers": list(MEAD_TEST_SPEAKERS)} if dataset == "mead" else {}
-    extra["source"] = "pmfs data preprocess"
-    detector = _parent_detector(settings, workers, device, batch_size)
-    summary = Summary(total=len(jobs))
-    with CacheWriter(out, dataset, settings.as_dict(), extra) as writer:
-        todo = [j for j in jobs if not writer.is_done(j.clip)]
-        summary.already_done = len(jobs) - len(todo)
-        items = [(j, writer.record(j.speaker, j.emotion, j.level, j.clip)) for j in todo]
-        bar = _progress_bar(len(items), progress)
-        for result in _results(items, settings, out, workers, device, batch_size, detector):
-            writer.add(result.record)
-            _count(summary, result, started)
-            bar.update(1)
-            bar.set_postfix_str(f"{summary.frames / max(summary.seconds, 1e-9):.1f} frames/s")
-        bar.close()
-        _tally(summary, [writer.records[j.clip] for j in jobs if j.clip in writer.records])
+    choice = resolve_detector(settings.detector)  # `auto` → the detector hashed and recorded
+    log.info("%s", choice.line)
+    settings = dataclasses.replace(settings, detector=choice.name)
+    if shard is None and manifest_parts(out):
+        log.info("%s", merge(out).text(out))
+    cache_settings = settings.as_dict()
+    if dataset == "videos":
+        videos = videos or VideoSettings()
+        cache_settings |= videos.as_dict()
+    context = _Context(settings, Path(out), videos, settings_hash(cache_settings))
+    with _Workers(context, workers, device, batch_size) as pool:
+        if dataset == "videos":
+            jobs, skips, extra, summary_videos = _video_jobs(root, context, pool, shard, progress)
+        else:
+            jobs = [j for j in discover(dataset, root) if shard is None or shard.owns(j.shard_key)]
+            skips, extra, summary_videos = [], _labelled_extra(dataset), 0
+        if shard is None:
+            writer = CacheWriter(out, dataset, cache_settings, extra)
+        else:
+            writer = ShardWriter(out, dataset, cache_settings, extra, shard)
+            writer.inherit([j.clip for j in jobs] + [s[1] for s in skips])
+        with writer:
+            summary = _run(writer, jobs, skips, pool, progress, started)
+    summary.shard, summary.videos = shard, summary_videos
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _parent_detector(
-    settings: PreprocessSettings, workers: int, device: str, batch_size: int
-) -> LandmarkDetector | None:
-    """The detector of an in-process run (workers ≤ 1), else None (each worker builds its own).
+def _labelled_extra(dataset: str) -> dict[str, Any]:
+    extra: dict[str, Any] = {"test_speakers": list(MEAD_TEST_SPEAKERS)} if dataset == "mead" else {}
+    return extra | {"source": "pmfs data preprocess"}
 
-    Missing face-alignment weights are fetched (or reported) here, once, before any worker starts.
-    """
-    if workers <= 1:
-        return make_detector(settings.detector, device, batch_size)
-    if settings.detector == "face-alignment" and missing_weights():
-        make_detector(settings.detector, "cpu", 1)
-    return None
+
+def _video_jobs(
+    root: Path, context: _Context, pool: _Workers, shard: Shard | None, progress: bool
+) -> tuple[list[ClipJob], list[tuple[str, str, str]], dict[str, Any], int]:
+    """The clip jobs of a folder of videos (this shard's), its skipped rows (speaker, clip,
+    reason), cache.json's extra (with the split unless sharded: `merge` writes it then) and the
+    number of videos."""
+    assert context.videos is not None
+    sources = [s for s in discover_videos(root) if shard is None or shard.owns(s.video_id)]
+    plans = {}
+    for source in sources:
+        plan = videos_mod.load_plan(context.out, source, context.settings_hash)
+        if plan is not None:
+            plans[source.video_id] = plan
+    todo = [s for s in sources if s.video_id not in plans]
+    bar = _progress_bar(len(todo), progress and bool(todo), "cut videos", "video")
+    for plan in pool.plans(todo):
+        plans[plan.video_id] = plan
+        bar.update(1)
+    bar.close()
+    jobs, skips = [], []
+    for source in sources:
+        clip_jobs, skipped = videos_mod.plan_jobs(plans[source.video_id], source)
+        jobs += clip_jobs
+        skips += [(source.speaker, clip, reason) for clip, reason in skipped.items()]
+    extra: dict[str, Any] = {"source": "pmfs data preprocess"}
+    if shard is None:
+        saved = videos_mod.saved_plans(context.out, context.settings_hash)
+        extra |= videos_mod.split_extra(saved, context.videos)
+    return jobs, skips, extra, len(sources)
+
+
+def _run(
+    writer: CacheWriter,
+    jobs: list[ClipJob],
+    skips: list[tuple[str, str, str]],
+    pool: _Workers,
+    progress: bool,
+    started: float,
+) -> Summary:
+    """Record the skipped rows, process the jobs not done yet, tally the layout's clips."""
+    clips = [j.clip for j in jobs] + [clip for _, clip, _ in skips]
+    summary = Summary(total=len(clips), already_done=sum(writer.is_done(c) for c in clips))
+    for speaker, clip, reason in skips:
+        if not writer.is_done(clip):
+            writer.skip_clip(writer.record(speaker, None, None, clip), reason)
+            log.info("%s skipped: %s", clip, reason)
+    todo = [j for j in jobs if not writer.is_done(j.clip)]
+    items = [(j, writer.record(j.speaker, j.emotion, j.level, j.clip)) for j in todo]
+    bar = _progress_bar(len(items), progress)
+    for result in pool.clips(items):
+        writer.add(result.record)
+        _count(summary, result, started)
+        bar.update(1)
+        bar.set_postfix_str(f"{summary.frames / max(summary.seconds, 1e-9):.1f} frames/s")
+    bar.close()
+    _tally(summary, [writer.records[c] for c in clips if c in writer.records])
+    return summary
 
 
 def _count(summary: Summary, result: ClipResult, started: float) -> None:
@@ -358,12 +332,12 @@ def _tally(summary: Summary, records: Sequence[ClipRecord]) -> None:
     summary.skipped = Counter(r.reason.split(":", 1)[0] for r in records if r.status == "skipped")
 
 
-def _progress_bar(total: int, enabled: bool) -> Any:
+def _progress_bar(total: int, enabled: bool, desc: str = "preprocess", unit: str = "clip") -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="clip", desc="preprocess", disable=not enabled, smoothing=0.1)
+    return tqdm(total=total, unit=unit, desc=desc, disable=not enabled, smoothing=0.1)
 
 
-def skipped_reasons(records: Sequence[ClipRecord]) -> dict[str, str]:
+def skipped_reasons(records: Iterable[ClipRecord]) -> dict[str, str]:
     """clip id → reason of the skipped records (for reports and tests)."""
     return {r.clip: r.reason for r in records if r.status == "skipped"}
