@@ -303,3 +303,47 @@ def test_demo_config_fast_dev_run(
         f"--trainer.default_root_dir={tmp_path}",
     ]
     assert main(args) == 0
+
+
+PERSONAL = EXPERIMENTS / "personal.yaml"
+
+
+@pytest.mark.parametrize("base", [FULL, EXPERIMENTS / "demo.yaml"], ids=lambda p: p.stem)
+def test_personal_overlays_full_and_demo(
+    base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """personal.yaml changes only the fine-tuning switches of the config it is stacked on."""
+    monkeypatch.setattr(sys, "argv", ["pmfs"])
+    plain, personal = _parsed(capsys, base), _parsed(capsys, base, PERSONAL)
+    differ = {key for key in plain.keys() | personal.keys() if plain.get(key) != personal.get(key)}
+    assert differ == {
+        "model.init_args.freeze.0",
+        "model.init_args.freeze.1",
+        "model.init_args.curriculum.renderer.start",
+        "model.init_args.curriculum.renderer.end",
+        "model.init_args.curriculum.renderer.final",
+        "data.init_args.dataset",
+        "data.init_args.reference_source",
+        "data.init_args.samples_per_clip",
+    }
+    frozen = [personal["model.init_args.freeze.0"], personal["model.init_args.freeze.1"]]
+    assert frozen == ["audio_to_mouth", "mouth_to_face"]
+    assert personal["model.init_args.curriculum.renderer.final"] == 0.0
+
+
+def test_personal_fast_dev_run_trains_the_renderer_only(
+    synth_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """demo + personal runs (on the synthetic cache, standing in for a videos one): stages 1 and
+    2 frozen, so the renderer and its critic are the only optimizers."""
+    monkeypatch.setattr(sys, "argv", ["pmfs"])
+    args = ["fit", "-c", str(EXPERIMENTS / "demo.yaml"), "-c", str(PERSONAL)]
+    args += [
+        f"--data.init_args.root={synth_root}",
+        "--data.init_args.dataset=synthetic",
+        "--data.init_args.num_workers=0",
+        "--trainer.logger=false",
+        "--trainer.fast_dev_run=true",
+        f"--trainer.default_root_dir={tmp_path}",
+    ]
+    assert main(args) == 0

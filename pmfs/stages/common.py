@@ -76,7 +76,7 @@ def save_config(module: LightningModule, objects: list[str]) -> None:
 
 
 def load_stage_checkpoint(
-    stage: LightningModule, checkpoint: str, argument: str = "stage checkpoint"
+    stage: LightningModule, checkpoint: str, argument: str = "stage checkpoint", prefix: str = ""
 ) -> None:
     """Load a stage's Lightning checkpoint (`state_dict`, strict) into `stage`.
 
@@ -84,6 +84,8 @@ def load_stage_checkpoint(
         stage: the stage (or its model) to load into.
         checkpoint: path of the `.ckpt` (or of a bare `state_dict`).
         argument: the config argument that named the file, for the error message.
+        prefix: load only the entries under this key prefix, without it (e.g. "renderer." to
+            take stage 3 out of a `PMFS` checkpoint).
     """
     path = Path(checkpoint)
     if not path.is_file():
@@ -92,8 +94,13 @@ def load_stage_checkpoint(
             f"{type(stage).__name__} (e.g. lightning_logs/version_N/checkpoints/last.ckpt)"
         )
     state = torch.load(path, map_location="cpu", weights_only=False)
-    stage.load_state_dict(state.get("state_dict", state))
-    log.info("loaded %s from %s", type(stage).__name__, path)
+    state = state.get("state_dict", state)
+    if prefix:
+        state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        if not state:
+            raise ValueError(f"{argument} {path} has no {prefix.rstrip('.')} weights")
+    stage.load_state_dict(state)
+    log.info("loaded %s from %s%s", type(stage).__name__, path, f" ({prefix}*)" if prefix else "")
 
 
 NonFinite = Literal["raise", "skip"]

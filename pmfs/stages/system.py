@@ -61,8 +61,16 @@ STAGES: tuple[StageName, ...] = ("audio_to_mouth", "mouth_to_face", "renderer")
 
 @dataclass(frozen=True)
 class StageCheckpoints:
-    """Lightning checkpoints of stages trained alone, loaded into the system's stages."""
+    """Checkpoints to start the system's stages from (weights only: training starts afresh).
 
+    Attributes:
+        system: a `PMFS` checkpoint: every stage starts from its weights (fine-tuning a trained
+            model, e.g. on one person: experiments/personal.yaml).
+        audio_to_mouth, mouth_to_face, renderer: checkpoints of stages trained alone, loaded
+            after `system` (so one stage can be replaced).
+    """
+
+    system: str | None = None
     audio_to_mouth: str | None = None
     mouth_to_face: str | None = None
     renderer: str | None = None
@@ -122,6 +130,10 @@ class PMFS(LightningModule):
         self.batches_seen: Tensor
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.int64))
         paths = checkpoints or StageCheckpoints()
+        if paths.system is not None:
+            for name in STAGES:
+                stage = self.stage(name)
+                load_stage_checkpoint(stage, paths.system, "checkpoints.system", f"{name}.")
         for name in STAGES:
             path = getattr(paths, name)
             if path is not None:

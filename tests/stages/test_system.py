@@ -209,6 +209,25 @@ def test_stage_checkpoints_are_loaded(tmp_path: Path) -> None:
         torch.testing.assert_close(system.renderer.state_dict()[key], value)
 
 
+def test_a_system_checkpoint_starts_every_stage(tmp_path: Path) -> None:
+    """`checkpoints.system` (fine-tuning, personal.yaml): weights, not the training state."""
+    torch.manual_seed(7)
+    trained = _system()
+    trained.batches_seen.fill_(1234)
+    path = tmp_path / "pmfs.ckpt"
+    torch.save({"state_dict": trained.state_dict()}, path)
+    torch.manual_seed(8)
+    system = _system(checkpoints=StageCheckpoints(system=str(path)))
+    for key, value in trained.state_dict().items():
+        if key != "batches_seen":
+            torch.testing.assert_close(system.state_dict()[key], value, rtol=0, atol=0)
+    assert int(system.batches_seen) == 0  # the curriculum starts afresh
+    stage1_only = {k: v for k, v in trained.state_dict().items() if k.startswith("audio_to_")}
+    torch.save({"state_dict": stage1_only}, path)
+    with pytest.raises(ValueError, match="has no mouth_to_face weights"):
+        _system(checkpoints=StageCheckpoints(system=str(path)))
+
+
 def test_whole_clip_generation(tiny_synth_root: Path) -> None:
     cache = Cache(tiny_synth_root)
     clip = clip_inputs_from_cache(cache.open(cache.clips()[0].clip), SIZE, max_frames=7)
