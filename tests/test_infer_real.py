@@ -47,16 +47,17 @@ def encode_audio(path: Path, seconds: float, rate: int = 44100) -> Path:
     codec = {".mp3": "libmp3lame", ".m4a": "aac"}[path.suffix]
     with av.open(str(path), "w", format="mp4" if path.suffix == ".m4a" else None) as container:
         stream = container.add_stream(codec, rate=rate)
-        stream.layout = "mono"  # type: ignore[union-attr]
+        assert isinstance(stream, av.audio.stream.AudioStream)
+        stream.layout = "mono"
         step = 1152
         for start in range(0, len(samples), step):
             chunk = samples[None, start : start + step]
             frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
             frame.sample_rate = rate
             frame.pts = start
-            for packet in stream.encode(frame):  # type: ignore[union-attr]
+            for packet in stream.encode(frame):
                 container.mux(packet)
-        for packet in stream.encode(None):  # type: ignore[union-attr]
+        for packet in stream.encode(None):
             container.mux(packet)
     return path
 
@@ -106,11 +107,10 @@ def upper_face_change(source: list[np.ndarray], output: list[np.ndarray]) -> flo
 
 
 @needs_samples
-@pytest.mark.parametrize("suffix", [".mp3", ".m4a"])
 def test_the_talking_man_driven_by_another_voice(
-    known_pmfs_checkpoint: Path, tmp_path: Path, suffix: str
+    known_pmfs_checkpoint: Path, tmp_path: Path
 ) -> None:
-    audio = encode_audio(tmp_path / f"speech{suffix}", seconds=1.0)
+    audio = encode_audio(tmp_path / "speech.mp3", seconds=1.0)  # m4a: the 30 fps test
     out = tmp_path / "out.mp4"
     assert infer(known_pmfs_checkpoint, audio, VIDEO, out, "--template-frames", "40") == 0
     info = probe_video(out)
