@@ -21,6 +21,15 @@ the frame is α · (the confidence-merged, warped reference images) + (1 − α)
 Where a reference shows what the target needs (skin, teeth, lips in a similar pose) the network
 copies its pixels through the flow; it paints only what no reference shows. At the start α is
 0.5 everywhere, so the first frames are already half the references' average.
+
+Resolution independence (`working_size`): the U-Net, the flow and the confidence run at a
+working size (e.g. 64²) whatever the output size; flow, confidence and α are smooth fields, so
+they are upsampled bilinearly and applied to the references at the output size (256², 512²),
+whose pixels stay real and sharp. Only the decoded RGB — what no reference shows — is made at
+the working size; `guided_upsample` takes it to the output size with a learned detail gain that
+transfers the merged references' high frequencies. The cost of a frame is then the network's at
+the working size plus a few full-size element-wise operations (the warp, the merge, one
+interpolation). `working_size=None` is the paper's renderer: everything at the output size.
 """
 
 from __future__ import annotations
@@ -40,7 +49,9 @@ from pmfs.networks.renderer_blocks import (
     ResBlock,
     conv_block,
     group_norm,
+    guided_upsample,
     level_channels,
+    resize,
 )
 from pmfs.networks.warping import merge, warp
 
@@ -50,9 +61,10 @@ class ReferenceFeatures:
     """The references of a clip, encoded once (`FaceRendererNet.encode_references`).
 
     Attributes:
-        features: per encoder level l = 0..L: (B, K, C_l, H/2^l, W/2^l).
-        images: (B, K, 3, H, W) reference frames in [0, 1].
-        sketches: (B, K, S, H, W) their sketches.
+        features: per encoder level l = 0..L: (B, K, C_l, h/2^l, h/2^l), h the network's input
+            size (`FaceRendererNet.input_size`).
+        images: (B, K, 3, H, W) reference frames in [0, 1], at the output size.
+        sketches: (B, K, S, h, h) their sketches, at the input size.
         landmarks: (B, K, 68, 2) their normalized landmarks, for the landmark flow (None: the
             flow starts at identity).
     """
@@ -84,8 +96,9 @@ class RendererNetOutput:
     """What `FaceRendererNet.forward` returns.
 
     Attributes:
-        image: (B, 3, H, W) generated frame in [0, 1] (before compositing).
-        blend: (B, 1, H, W) α in [0, 1], the share of the merged reference images in `image`.
+        image: (B, 3, H, W) generated frame in [0, 1] (before compositing), at the output size.
+        blend: (B, 1, H, W) α in [0, 1], the share of the merged reference images in `image`
+            (upsampled from the working size).
         confidence: (B, K, 1, h, w) reference weights, summing to 1 over K.
         flow: (B, K, 2, h, w) normalized offsets `(dx, dy)` (warping only).
         warped_images: (B, K, 3, H, W) references warped to the target (warping only).
@@ -114,6 +127,10 @@ class FaceRendererNet(nn.Module):
             (`pmfs.networks.landmark_flow`, when `forward` gets the landmarks) and learn the
             residual; False starts from identity (the flow is learned from scratch).
         flow_sigma: bandwidth of the landmark flow, normalized units.
+        working_size: side h of the network's input: frames larger than it are rendered at h²
+            and upsampled (flow, confidence, α, the RGB with a learned detail gain:
+            `guided_upsample`); must be divisible by 2^levels. None: the paper's renderer, the
+            network at the output size.
     """
 
     def __init__(
@@ -127,6 +144,7 @@ class FaceRendererNet(nn.Module):
         warping: bool = True,
         flow_prior: bool = True,
         flow_sigma: float = 0.06,
+        working_size: int | None = None,
     ) -> None:
         super().__init__()
         if window < 1 or sketch_channels < 1 or channels < 1 or levels < 1 or res_blocks < 0:
@@ -134,7 +152,13 @@ class FaceRendererNet(nn.Module):
                 f"need window, sketch_channels, channels, levels ≥ 1 and res_blocks ≥ 0, got "
                 f"{window=}, {sketch_channels=}, {channels=}, {levels=}, {res_blocks=}"
             )
+        if working_size is not None and (working_size < 1 or working_size % 2**levels):
+            raise ValueError(
+                f"working_size must be a positive multiple of 2^levels = {2**levels}, got "
+                f"{working_size}"
+            )
         self.window, self.sketch_channels, self.levels = window, sketch_channels, levels
+        self.working_size = working_size
         self.warping = warping
         self.flow_prior, self.flow_sigma = flow_prior, flow_sigma
         widths = level_channels(channels, levels, max_channels)
@@ -169,20 +193,29 @@ class FaceRendererNet(nn.Module):
             )
             for level in range(levels)
         )
-        # RGB logits and the blend logit (zero-initialised: α = 0.5 at the start)
-        out = nn.Conv2d(widths[0], 4, 3, padding=1)
+        # RGB logits, the blend logit (zero-initialised: α = 0.5 at the start) and, with a
+        # working size, the detail gain (zero-initialised: plain bilinear upsampling)
+        out = nn.Conv2d(widths[0], 4 if working_size is None else 5, 3, padding=1)
         with torch.no_grad():
-            out.weight[3].zero_()
+            out.weight[3:].zero_()
             if out.bias is not None:  # always, for the type checker
                 out.bias.zero_()
         self.to_rgb = nn.Sequential(group_norm(widths[0]), nn.SiLU(), out)
 
+    def input_size(self, size: int) -> int:
+        """Side of the network's input (its sketches, its pyramid's level 0) for `size`² frames:
+        the working size, or `size` when the frames are not larger (or there is none)."""
+        if self.working_size is None:
+            return size
+        return min(size, self.working_size)
+
     def _check_size(self, height: int, width: int) -> None:
         step = 2**self.levels
-        if height != width or height % step:
+        if height != width or self.input_size(height) % step:
             raise ValueError(
-                f"frames must be square with a side divisible by 2^levels = {step}, got "
-                f"{height}×{width}; resize the frames or lower `levels`"
+                f"frames must be square with a side divisible by 2^levels = {step} (or larger "
+                f"than the working size), got {height}×{width}; resize the frames or lower "
+                "`levels`"
             )
 
     def encode_references(
@@ -191,21 +224,23 @@ class FaceRendererNet(nn.Module):
         """Encode the K references of each sample once (per clip at inference).
 
         Args:
-            ref_frames: (B, K, 3, H, W) reference frames in [0, 1].
-            ref_sketches: (B, K, S, H, W) their sketches.
+            ref_frames: (B, K, 3, H, W) reference frames in [0, 1], at the output size.
+            ref_sketches: (B, K, S, h, h) their sketches at the input size h = `input_size(H)`.
             ref_landmarks: (B, K, 68, 2) their normalized landmarks (for the landmark flow).
 
         Returns:
-            `ReferenceFeatures` with per level l: (B, K, C_l, H/2^l, W/2^l).
+            `ReferenceFeatures` with per level l: (B, K, C_l, h/2^l, h/2^l).
         """
         B, K, _, H, W = ref_frames.shape
-        if ref_frames.shape[2] != 3 or ref_sketches.shape != (B, K, self.sketch_channels, H, W):
+        h = self.input_size(H)
+        if ref_frames.shape[2] != 3 or ref_sketches.shape != (B, K, self.sketch_channels, h, h):
             raise ValueError(
                 f"need ref_frames (B, K, 3, H, W) and ref_sketches (B, K, {self.sketch_channels}, "
-                f"H, W), got {tuple(ref_frames.shape)} and {tuple(ref_sketches.shape)}"
+                f"{h}, {h}), got {tuple(ref_frames.shape)} and {tuple(ref_sketches.shape)}"
             )
         self._check_size(H, W)
-        inputs = torch.cat([ref_frames, ref_sketches], dim=2).flatten(0, 1)  # (B·K, 3+S, H, W)
+        small = resize(ref_frames.flatten(0, 1), h)  # (B·K, 3, h, h)
+        inputs = torch.cat([small, ref_sketches.flatten(0, 1)], dim=1)  # (B·K, 3+S, h, h)
         features = [f.unflatten(0, (B, K)) for f in self.ref_encoder(inputs)]
         return ReferenceFeatures(features, ref_frames, ref_sketches, ref_landmarks)
 
@@ -253,29 +288,35 @@ class FaceRendererNet(nn.Module):
         """Render the centre frame of the window.
 
         Args:
-            sketches: (B, T, S, H, W) sketches of the T-frame window (centre = the frame to make).
-            masked_target: (B, 3, H, W) the target frame, its hidden region already filled.
-            refs: the encoded references, batch B (see `ReferenceFeatures.expand`).
+            sketches: (B, T, S, h, h) sketches of the T-frame window (centre = the frame to make)
+                at the input size h = `input_size(H)`.
+            masked_target: (B, 3, h, h) the target frame at the input size, its hidden region
+                already filled.
+            refs: the encoded references, batch B (see `ReferenceFeatures.expand`); their
+                images set the output size H × W.
             target_landmarks: (B, 68, 2) normalized landmarks of the centre frame: with
                 `flow_prior`, the flow starts from the landmark flow (no gradient reaches them
                 this way; the sketches carry it). None: the flow starts at identity.
 
         Returns:
-            `RendererNetOutput`; `confidence` and `flow` at 1/2^(L-1) resolution with warping, at
-            1/2^L without.
+            `RendererNetOutput`; `confidence` and `flow` at h/2^(L-1) with warping, at h/2^L
+            without.
         """
-        B, T, S, H, W = sketches.shape
-        if (self.window, self.sketch_channels) != (T, S) or masked_target.shape != (B, 3, H, W):
-            raise ValueError(
-                f"need sketches (B, {self.window}, {self.sketch_channels}, H, W) and masked_target "
-                f"(B, 3, H, W), got {tuple(sketches.shape)} and {tuple(masked_target.shape)}"
-            )
-        if refs.images.shape[0] != B or refs.images.shape[-2:] != (H, W):
-            raise ValueError(
-                f"references {tuple(refs.images.shape)} do not match batch {B} and size {H}×{W}; "
-                "encode them at the frame size and `expand` them to the batch"
-            )
+        B = masked_target.shape[0]
+        H, W = refs.images.shape[-2:]
         self._check_size(H, W)
+        h = self.input_size(H)
+        expected = (B, self.window, self.sketch_channels, h, h)
+        if sketches.shape != expected or masked_target.shape != (B, 3, h, h):
+            raise ValueError(
+                f"need sketches {expected} and masked_target {(B, 3, h, h)} for {H}×{W} "
+                f"references, got {tuple(sketches.shape)} and {tuple(masked_target.shape)}"
+            )
+        if refs.images.shape[0] != B:
+            raise ValueError(
+                f"references {tuple(refs.images.shape)} do not match batch {B}; `expand` them "
+                "to the batch"
+            )
         target = self.target_encoder(torch.cat([masked_target, sketches.flatten(1, 2)], dim=1))
         prior = self._prior(target_landmarks, refs, target[-2].shape[-1])
         logits, flow = self._motion(target, refs.features, prior)
@@ -285,16 +326,21 @@ class FaceRendererNet(nn.Module):
             ref_images = warp(ref_images, flow)
         merged = [merge(f, logits) for f in ref_features]  # per level: (B, C_l, H_l, W_l)
         merged_images = merge(ref_images, logits)  # (B, 3, H, W)
+        merged_small = resize(merged_images, h)  # (B, 3, h, h)
         x = self.bottleneck(torch.cat([target[-1], merged[-1]], dim=1))
         for level in reversed(range(self.levels)):
             skips = [self.ups[level](x), target[level], merged[level]]
             if level == 0:
-                skips.append(merged_images)
+                skips.append(merged_small)
             x = self.fuses[level](torch.cat(skips, dim=1))
-        out = self.to_rgb(x)  # (B, 4, H, W)
-        blend = torch.sigmoid(out[:, 3:])  # (B, 1, H, W)
+        out = self.to_rgb(x)  # (B, 4 or 5, h, h)
+        if self.working_size is None:
+            blend = torch.sigmoid(out[:, 3:])  # (B, 1, H, W)
+            image = torch.lerp(torch.sigmoid(out[:, :3]), merged_images, blend)
+        else:
+            image, blend = guided_upsample(out, merged_images, merged_small)
         return RendererNetOutput(
-            image=blend * merged_images + (1 - blend) * torch.sigmoid(out[:, :3]),
+            image=image,
             blend=blend,
             confidence=logits.softmax(dim=1),
             flow=flow,
@@ -322,10 +368,11 @@ def renderer_flops(
     if t != net.window:
         raise ValueError(f"t={t} differs from the network's window {net.window}")
     device = next(net.parameters()).device
+    h = net.input_size(size)
     frames = torch.rand(1, k, 3, size, size, device=device)
-    ref_sketches = torch.rand(1, k, net.sketch_channels, size, size, device=device)
-    sketches = torch.rand(1, t, net.sketch_channels, size, size, device=device)
-    target = torch.rand(1, 3, size, size, device=device)
+    ref_sketches = torch.rand(1, k, net.sketch_channels, h, h, device=device)
+    sketches = torch.rand(1, t, net.sketch_channels, h, h, device=device)
+    target = torch.rand(1, 3, h, h, device=device)
     face = torch.from_numpy(TEMPLATE.copy()).to(device)[None]  # (1, 68, 2)
     with torch.no_grad():
         with FlopCounterMode(display=False) as encode:

@@ -1,11 +1,14 @@
 """Building blocks of `FaceRendererNet` (`face_renderer.py`): normalised convolutions, residual
-blocks, the U-Net's pyramid encoder and the per-reference motion head.
+blocks, the U-Net's pyramid encoder, the per-reference motion head, and the guided upsampling that
+takes the renderer's maps from the working size to the output size.
 """
 
 from __future__ import annotations
 
 import itertools
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -103,3 +106,40 @@ class MotionHead(nn.Module):
         )  # (B, K, hidden, h, w)
         out = self.head(self.body(hidden.flatten(0, 1)))  # (B·K, out, h, w)
         return out.unflatten(0, (B, K))
+
+
+def resize(x: Tensor, size: int) -> Tensor:
+    """(N, C, H, W) → (N, C, size, size): antialiased bilinear when shrinking, bilinear when
+    growing, the input itself when the size already matches."""
+    if x.shape[-2:] == (size, size):
+        return x
+    shrink = size < x.shape[-1]
+    return F.interpolate(
+        x, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink
+    )
+
+
+def guided_upsample(out: Tensor, merged: Tensor, merged_small: Tensor) -> tuple[Tensor, Tensor]:
+    """The renderer's output at the output size from its maps at the working size.
+
+    α and the decoded RGB are smooth where they matter (α is a soft matte; the RGB paints what no
+    reference shows), so they are upsampled bilinearly; the merged references are real pixels
+    at the output size. A learned per-pixel *detail gain* g transfers the references' high
+    frequencies into the decoded RGB — `rgb = up(rgb_h) + up(g) · (merged − up(merged_h))`, a
+    guided-filter-like head that costs a few element-wise operations per output pixel instead
+    of convolutions (the gain starts at zero: plain bilinear upsampling). The frame is then
+    `α · merged + (1 − α) · rgb`, as at full resolution.
+
+    Args:
+        out: (B, 5, h, h) logits: RGB (3), blend α (1), and the detail gain (1, linear).
+        merged: (B, 3, H, W) the confidence-merged, warped references at the output size.
+        merged_small: (B, 3, h, h) the same at the working size (`resize(merged, h)`).
+
+    Returns:
+        The (B, 3, H, W) frame and its (B, 1, H, W) α.
+    """
+    small = torch.cat([torch.sigmoid(out[:, :4]), out[:, 4:5], merged_small], dim=1)
+    big = resize(small, merged.shape[-1])  # (B, 8, H, W): one interpolation for every map
+    blend = big[:, 3:4]
+    rgb = big[:, :3] + big[:, 4:5] * (merged - big[:, 5:8])
+    return torch.lerp(rgb, merged, blend), blend

@@ -51,10 +51,19 @@ def warp(source: Tensor, flow: Tensor) -> Tensor:
 
 
 def merge(values: Tensor, logits: Tensor) -> Tensor:
-    """Softmax-over-K weighted sum: (B, K, C, H, W), (B, K, 1, h, w) logits → (B, C, H, W)."""
+    """Softmax-over-K weighted sum: (B, K, C, H, W), (B, K, 1, h, w) logits → (B, C, H, W).
+
+    The weights are computed at the logits' resolution and interpolated bilinearly to the
+    values' (a convex combination of weights summing to 1 still sums to 1), then accumulated
+    one reference at a time, so no (B, K, C, H, W) product is made.
+    """
     H, W = values.shape[-2:]
-    if logits.shape[-2:] != (H, W):
-        logits = F.interpolate(
-            logits.flatten(0, 1), size=(H, W), mode="bilinear", align_corners=False
-        ).unflatten(0, logits.shape[:2])
-    return (values * logits.softmax(dim=1)).sum(dim=1)
+    weights = logits.softmax(dim=1)  # (B, K, 1, h, w)
+    if weights.shape[-2:] != (H, W):
+        weights = F.interpolate(
+            weights.flatten(1, 2), size=(H, W), mode="bilinear", align_corners=False
+        )[:, :, None]  # (B, K, 1, H, W)
+    merged = values[:, 0] * weights[:, 0]
+    for k in range(1, values.shape[1]):
+        merged = torch.addcmul(merged, values[:, k], weights[:, k])
+    return merged

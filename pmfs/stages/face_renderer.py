@@ -33,6 +33,7 @@ from pmfs.masks import TargetMask, face_hull_mask, target_mask
 from pmfs.metrics.image import image_metrics
 from pmfs.networks.discriminator import MultiScalePatchDiscriminator
 from pmfs.networks.face_renderer import FaceRendererNet, ReferenceFeatures, RendererNetOutput
+from pmfs.networks.renderer_blocks import resize
 from pmfs.sketch import render_sketch
 from pmfs.stages.common import NonFinite, check_finite, clip_window_index, save_config
 from pmfs.stages.manual_step import frozen, manual_step
@@ -85,8 +86,10 @@ class RendererOutput:
     Attributes:
         image: (B, 3, H, W) the output frame: composited into the target (keep) or as generated.
         generated: (B, 3, H, W) the generator's frame before compositing.
-        sketches: (B, T, S, H, W) sketches of the window's landmarks.
-        hidden: (B, 1, H, W) the part of the target hidden from the generator (1 = hidden).
+        sketches: (B, T, S, h, h) sketches of the window's landmarks, at the network's input
+            size h (`FaceRendererNet.input_size(H)`: the working size, or H).
+        hidden: (B, 1, H, W) the part of the target hidden from the generator (1 = hidden;
+            rasterised at the network's input size and upsampled).
         net: the generator's full output (confidence, flow, warped references).
     """
 
@@ -95,6 +98,11 @@ class RendererOutput:
     sketches: Tensor
     hidden: Tensor
     net: RendererNetOutput
+
+    def centre_sketch(self) -> Tensor:
+        """(B, S, H, W): the centre frame's sketch at the output size."""
+        centre = self.sketches[:, self.sketches.shape[1] // 2]
+        return resize(centre, self.image.shape[-1])
 
 
 class FaceRenderer(LightningModule):
@@ -175,7 +183,9 @@ class FaceRenderer(LightningModule):
         return at_256 * size / 256
 
     def sketch(self, landmarks: Tensor, size: int) -> Tensor:
-        """(B, N, 68, 2) normalized landmarks → (B, N, S, size, size) sketches."""
+        """(B, N, 68, 2) normalized landmarks → (B, N, S, h, h) sketches for `size`² frames,
+        drawn at the network's input size h (`FaceRendererNet.input_size`)."""
+        size = self.network.input_size(size)
         return render_sketch(landmarks, size, line_width=self._pixels(self.sketch_width, size))
 
     def encode_references(self, ref_frames: Tensor, ref_landmarks: Tensor) -> ReferenceFeatures:
@@ -196,22 +206,21 @@ class FaceRenderer(LightningModule):
             The rendered batch (see `RendererOutput`).
         """
         size = target.shape[-1]
-        sketches = self.sketch(landmarks, size)  # (B, T, S, H, W)
+        h = self.network.input_size(size)
+        sketches = self.sketch(landmarks, size)  # (B, T, S, h, h)
         centre = landmarks[:, landmarks.shape[1] // 2].detach()  # (B, 68, 2)
-        with torch.no_grad():
-            hidden = target_mask(centre, size, kind=self.target_mask, margin=self.mask_margin)
+        with torch.no_grad():  # the masks are smooth: rasterised at h, upsampled to the output
+            hidden = target_mask(centre, h, kind=self.target_mask, margin=self.mask_margin)
         fill = 1.0 if self.background == "remove" else 0.5
-        masked = target * (1 - hidden) + fill * hidden
+        masked = resize(target, h) * (1 - hidden) + fill * hidden  # (B, 3, h, h)
         net = self.network(sketches, masked, refs, centre)
         image = net.image
         if self.background == "keep":
             with torch.no_grad():
-                face = face_hull_mask(
-                    centre, size, feather=self._pixels(self.composite_feather, size)
-                )
-                blend = torch.maximum(face, hidden)  # (B, 1, H, W)
+                face = face_hull_mask(centre, h, feather=self._pixels(self.composite_feather, h))
+                blend = resize(torch.maximum(face, hidden), size)  # (B, 1, H, W)
             image = blend * net.image + (1 - blend) * target
-        return RendererOutput(image, net.image, sketches, hidden, net)
+        return RendererOutput(image, net.image, sketches, resize(hidden, size), net)
 
     def forward(
         self, landmarks: Tensor, target: Tensor, ref_frames: Tensor, ref_landmarks: Tensor
@@ -251,7 +260,7 @@ class FaceRenderer(LightningModule):
             out = self.render(
                 landmarks[rows], clip.frames[start : start + chunk], refs.expand(len(rows))
             )
-            yield out.image.clamp(0, 1), out.sketches[:, window // 2]
+            yield out.image.clamp(0, 1), out.centre_sketch()
 
     @torch.no_grad()
     def generate_clip(
@@ -276,7 +285,7 @@ class FaceRenderer(LightningModule):
 
     def _disc_input(self, image: Tensor, out: RendererOutput) -> Tensor:
         """(B, 3 + S, H, W): a frame with the centre sketch it should follow."""
-        return torch.cat([image, out.sketches[:, out.sketches.shape[1] // 2]], dim=1)
+        return torch.cat([image, out.centre_sketch()], dim=1)
 
     def generator_losses(self, out: RendererOutput, batch: Batch) -> dict[str, Tensor]:
         """The generator's weighted losses for a rendered batch.
