@@ -189,3 +189,26 @@ def test_generate_clip_renders_every_frame(tiny_synth_root: Path) -> None:
     assert float(out.frames.min()) >= 0 and float(out.frames.max()) <= 1
     # chunking does not change the result
     torch.testing.assert_close(renderer.generate_clip(clip, chunk=9).frames, out.frames)
+
+
+def test_a_working_size_renders_any_clip_size_with_the_same_weights(tiny_synth_root: Path) -> None:
+    """Issue 15: sketches and masks are made at the network's working size (16² here), the
+    frames, the paste and the losses at the output size; one renderer trains at 32² and renders
+    clips at 32² and 64²."""
+    torch.manual_seed(0)
+    net = FaceRendererNet(channels=4, levels=2, max_channels=8, res_blocks=1, working_size=16)
+    renderer = FaceRenderer(net, perceptual_weights=None)
+    batch = _batch()
+    out = renderer._render_batch(batch)
+    assert out.sketches.shape[-1] == 16 and out.centre_sketch().shape == (2, 1, SIZE, SIZE)
+    assert out.image.shape == (2, 3, SIZE, SIZE) and out.hidden.shape == (2, 1, SIZE, SIZE)
+    losses = renderer.generator_losses(out, batch) | renderer.discriminator_losses(out, batch)
+    assert {"warp", "adversarial", "d_loss"} <= set(losses)
+    losses["loss"].backward()
+    assert all(p.grad is not None for p in renderer.network.parameters() if p.requires_grad)
+    cache = Cache(tiny_synth_root)
+    for size in (SIZE, 2 * SIZE):
+        clip = clip_inputs_from_cache(cache.open(cache.clips()[0].clip), size, max_frames=4)
+        frames = renderer.eval().generate_clip(clip, chunk=4)
+        assert frames.frames.shape == (4, 3, size, size)
+        assert frames.sketches.shape == (4, 1, size, size)
