@@ -2,8 +2,9 @@
 
 Stage 3 hides part of the target frame from the generator (`target_mask`) and, with
 `background: keep`, pastes the generated face back into the real frame through a feathered
-face-hull mask (`face_hull_mask`). Both are polygons built from the 68 landmarks and rasterised
-by `polygon_mask`.
+face-hull mask (`face_hull_mask`). Inference pastes only the lower face (`lower_face_mask`: the
+jaw line below the nose) back into the original frame. All are polygons built from the 68
+landmarks and rasterised by `polygon_mask`.
 
 Coordinates: landmarks and polygon vertices are normalized `(x, y)` in [-1, 1] over the image
 (`grid_sample(align_corners=False)`, see `pmfs.landmarks`); pixel (row i, column j) is tested at
@@ -20,7 +21,7 @@ from torch import Tensor
 
 from pmfs.landmarks import JAW, LEFT_BROW, OUTER_LIPS, RIGHT_BROW, normalized_to_pixels
 
-__all__ = ["TargetMask", "face_hull_mask", "polygon_mask", "target_mask"]
+__all__ = ["TargetMask", "face_hull_mask", "lower_face_mask", "polygon_mask", "target_mask"]
 
 TargetMask = Literal["lower_half", "content_hull"]
 
@@ -35,6 +36,9 @@ _FACE_OUTLINE = torch.cat(
 )
 # Content outline: the lower jaw 3 → 13, then back over the upper outer lip 54 → 48.
 _CONTENT_OUTLINE = torch.cat([torch.arange(3, 14), torch.from_numpy(OUTER_LIPS[:7]).flip(0)])
+# Lower face: the jaw from 2 to 14 (the jaw points level with the nose's base and below),
+# closed across the nose's base from the left nostril (35) to the right (31).
+_LOWER_FACE = torch.cat([torch.arange(2, 15), torch.arange(35, 30, -1)])
 _NOSE_TOP, _NOSE_TIP, _CHIN = 27, 30, 8
 
 
@@ -156,6 +160,32 @@ def face_hull_mask(
     outline = landmarks.detach()[:, _FACE_OUTLINE.to(landmarks.device)].float()  # (B, 27, 2)
     centre = outline.mean(dim=1, keepdim=True)
     return polygon_mask(centre + (outline - centre) * (1.0 + dilate), size, feather)
+
+
+@torch.no_grad()
+def lower_face_mask(landmarks: Tensor, size: int, feather: float = 0.0) -> Tensor:
+    """The lower face: the jaw line (2 → 14) closed across the base of the nose (35 → 31).
+
+    What a talking face changes — lips, chin, the cheeks' lower part — and nothing outside the
+    face: hair, background and the neck below the jaw are outside it. With `feather` the soft
+    edge lies inside the outline: the mask is 0 outside it and within one pixel inside it, then
+    rises to 1 over `feather` pixels. So a paste through this mask, even resampled bilinearly to
+    another resolution, leaves every pixel outside the outline untouched.
+
+    Args:
+        landmarks: (B, 68, 2) normalized `(x, y)` landmarks of a `size`² image.
+        size: side of the square image in pixels.
+        feather: width in pixels of the soft edge, inside the outline.
+
+    Returns:
+        (B, 1, size, size) float32 mask in [0, 1].
+    """
+    _check_face(landmarks)
+    outline = landmarks.detach()[:, _LOWER_FACE.to(landmarks.device)].float()  # (B, 18, 2)
+    if feather == 0:
+        return polygon_mask(outline, size)
+    inward = torch.full((outline.shape[0],), -1.0 - feather / 2, device=outline.device)
+    return _rasterise(outline, size, feather, grow=inward)
 
 
 @torch.no_grad()

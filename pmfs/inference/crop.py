@@ -3,8 +3,9 @@
 `crop_box` places preprocessing's stable square crop (`pmfs.faces.crop.stable_box`) on the
 template's face track; `build_clip_inputs` cuts every template frame to the model's image size
 and picks K references spread over mouth opening; `paste_back` puts each generated face into its
-original-resolution frame through a feathered mask of the region the renderer generates (its
-hidden lower face, `paste_masks`); everything else keeps the original pixels.
+original-resolution frame through a feathered mask of the lower face (`paste_masks`: inside the
+jaw line, below the nose); everything else — hair, background, the upper face — keeps the
+original pixels.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pmfs.faces.crop import CropBox, crop_frame, points_to_crop, stable_box
 from pmfs.inference.template import Template, playback_indices
 from pmfs.inference.tracking import FaceTrack
 from pmfs.landmarks import mouth_opening, pixels_to_normalized
-from pmfs.masks import TargetMask, target_mask
+from pmfs.masks import lower_face_mask
 
 
 def crop_box(track: FaceTrack, scale: float | None = None, shift: float | None = None) -> CropBox:
@@ -84,35 +85,27 @@ def build_clip_inputs(
     return clip, order
 
 
-def paste_masks(
-    generated: Tensor,
-    template: Tensor,
-    size: int,
-    kind: TargetMask = "lower_half",
-    margin: float = 0.1,
-) -> Tensor:
-    """Where the generated crop replaces the template: the region the renderer generates.
+def paste_masks(generated: Tensor, template: Tensor, size: int) -> Tensor:
+    """Where the generated crop replaces the template: the lower face of either.
 
-    That is the renderer's hidden region (`pmfs.masks.target_mask`: the part of the target it
-    never sees, so the part that follows the audio) of both the generated and the template
-    landmarks (the jaw may move), with a feathered edge. The rest of the face — eyes, brows,
-    the upper face the renderer only reconstructs — keeps the original frame's pixels, at the
-    original resolution.
+    The union of `pmfs.masks.lower_face_mask` (inside the jaw line, below the nose) of the
+    generated and of the template landmarks (the jaw may move; an opening mouth lowers the chin),
+    feathered inside the outlines. Everything outside both jaw lines — hair, background, neck,
+    ears — and the upper face keep the original frame's pixels exactly, at the original
+    resolution.
 
     Args:
         generated: (c, 68, 2) normalized landmarks of the generated frames.
         template: (c, 68, 2) normalized landmarks of the template frames.
         size: S.
-        kind: the renderer's `target_mask`.
-        margin: the renderer's `mask_margin`.
 
     Returns:
-        (c, 1, S, S) float32 in [0, 1].
+        (c, 1, S, S) float32 in [0, 1], 0 outside both lower faces.
     """
     feather = max(2.0, size / 32)
     return torch.maximum(
-        target_mask(generated, size, kind, margin, feather=feather),
-        target_mask(template, size, kind, margin, feather=feather),
+        lower_face_mask(generated, size, feather=feather),
+        lower_face_mask(template, size, feather=feather),
     )
 
 

@@ -20,6 +20,9 @@ class InferenceOptions:
 
     Attributes:
         num_references: K reference frames (None: the checkpoint's `num_references`, else 3).
+        size: side of the face crop the renderer makes (None: the checkpoint's `image_size`).
+            A renderer with a working size (`network.init_args.working_size`) is sharp at any
+            size (256², 512²); the paper's full-resolution renderer is best at its training size.
         device: "cpu", "cuda", "cuda:1" or "auto" (a GPU when there is one).
         template_frames: use only the first frames of the template video (it is then played
             forward and backward); None: as many as the audio needs.
@@ -53,6 +56,11 @@ class InferenceOptions:
         flag="--references",
         metavar="REFERENCES",
         minimum=1,
+    )
+    size: int | None = option(
+        None,
+        help="side of the face crop the renderer makes (default: the ckpt's image_size)",
+        minimum=16,
     )
     device: str = option("auto", help="auto, cpu, cuda or cuda:N")
     template_frames: int | None = option(

@@ -87,13 +87,12 @@ def iter_output_frames(
     from tqdm.auto import tqdm
 
     bar = tqdm(total=clip.num_frames, unit="frame", desc="pmfs infer", disable=not progress)
-    kind, margin = model.renderer.target_mask, model.renderer.mask_margin
     start = 0
     try:
         for faces, landmarks in iter_generated(model, clip, chunk):
             n = len(faces)
             pose = clip.landmarks[start : start + n].to(landmarks.device)
-            masks = paste_masks(landmarks, pose, clip.size, kind, margin).cpu()
+            masks = paste_masks(landmarks, pose, clip.size).cpu()
             for k, i in enumerate(order[start : start + n].tolist()):
                 frame = template.frames[i]
                 yield frame if track.passthrough[i] else paste_back(frame, faces[k], masks[k], box)
@@ -223,7 +222,7 @@ def run_inference(
     track = detect_template(template, options, landmarks, detector)
     box = crop_box(track, options.crop_scale, options.crop_shift)
     k = options.num_references or int(data.get("num_references", 3))
-    size = int(data.get("image_size", 256))
+    size = options.size or int(data.get("image_size", 256))
     labels = emotion_labels(model, options.emotion, options.level)
     clip, order = build_clip_inputs(template, track, box, audio, size, k, *labels)
     frames = iter_output_frames(
