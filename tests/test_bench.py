@@ -133,12 +133,14 @@ def test_bench_infer_counts_flops_per_frame(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "infer.json"
-    argv = ["infer", *TINY, "--sizes", "32", "64", "--frames", "3", "--json", str(out)]
+    argv = ["infer", *TINY, "--sizes", "32", "64", "128", "--frames", "3", "--json", str(out)]
     assert bench.main(argv) == 0
     result = json.loads(out.read_text())
     assert result["benchmark"] == "infer" and result["targets"]["frames_per_s_256_cpu_2_cores"]
     runs = {r["image_size"]: r for r in result["runs"]}
-    assert set(runs) == {32, 64}
+    assert set(runs) == {32, 64, 128}
+    ceiling = result["gemm_ceiling_gflops_per_s"]
+    assert ceiling > 1
     for size, r in runs.items():
         assert r["frames"] == 3 and _positive(r["clip_s"]) and _positive(r["clip_cpu_s"])
         assert r["frames_per_s"] == pytest.approx(3 / r["clip_s"][0])
@@ -147,10 +149,16 @@ def test_bench_infer_counts_flops_per_frame(
         renderer = r["renderer_gflops_per_frame"] + r["renderer_encode_references_gflops"] / 3
         assert r["renderer_gflops_per_frame"] > 0
         assert r["chain_gflops_per_frame"] >= 0.999 * renderer, size
-    # convolutions: FLOPs grow with the number of pixels
+        achieved = r["chain_gflops_per_frame"] * 3 / r["clip_s"][0]
+        assert r["achieved_gflops_per_s"] == pytest.approx(achieved)
+        assert r["efficiency"] == pytest.approx(achieved / ceiling)
+    # convolutions: FLOPs grow with the number of pixels up to demo.yaml's working size (64²),
+    # then stay: the network runs at 64² for a 128² frame
     ratio = runs[64]["renderer_gflops_per_frame"] / runs[32]["renderer_gflops_per_frame"]
     assert 3.5 < ratio < 4.5
-    assert "| 64² | 3 |" in capsys.readouterr().out
+    assert runs[128]["renderer_gflops_per_frame"] == runs[64]["renderer_gflops_per_frame"]
+    table = capsys.readouterr().out
+    assert "| 64² | 3 |" in table and "GEMM ceiling" in table
 
 
 def test_bench_without_subcommand_runs_all(

@@ -88,6 +88,28 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
+def gemm_ceiling(device: str, size: int = 2048, repeats: int = 3) -> float:
+    """This machine's practical fp32 compute ceiling: GFLOP/s of the fastest of `repeats`
+    `size`³ matrix products (2·size³ FLOPs each) after one warm-up, with torch's threads.
+
+    A network cannot run faster than its FLOPs at this rate, so achieved GFLOP/s ÷ ceiling (the
+    efficiency `pmfs bench infer` prints) compares numbers measured on different machines.
+    """
+    import torch
+
+    a = torch.rand(size, size, device=device)
+    b = torch.rand(size, size, device=device)
+    best = float("inf")
+    for i in range(repeats + 1):
+        synchronize(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        synchronize(device)
+        if i > 0:
+            best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
 def _rss_bytes() -> int:
     """This process's resident set size now (Linux /proc), else its high-water mark."""
     statm = Path("/proc/self/statm")
