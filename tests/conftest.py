@@ -85,6 +85,7 @@ def tiny_pmfs_checkpoint(tiny_synth_root: Path, tmp_path_factory: pytest.TempPat
         "-c",
         str(REPO_ROOT / "experiments" / "demo.yaml"),
         f"--data.init_args.root={tiny_synth_root}",
+        "--data.init_args.image_size=64",  # the renderer's network works at 64² too
         "--data.init_args.num_workers=0",
         "--data.init_args.batch_size=4",
         "--trainer.logger=false",

@@ -114,9 +114,11 @@ def set_known_weights(
             network = getattr(model, stage).network
             _rebuild(network, _network_args(hparams, stage))
     _open_with_the_audio(model.audio_to_mouth.network, mouth)
-    out = model.renderer.network.to_rgb[-1]  # Conv2d(C, 4): RGB logits and the blend logit
-    if not (isinstance(out, nn.Conv2d) and out.out_channels == 4 and out.bias is not None):
-        raise TypeError(f"expected the renderer's last layer to be Conv2d(C, 4), got {out}")
+    # Conv2d(C, 4 or 5): RGB logits, the blend logit (and, with a working size, the detail
+    # gain, left at its zero initialisation: plain bilinear upsampling)
+    out = model.renderer.network.to_rgb[-1]
+    if not (isinstance(out, nn.Conv2d) and out.out_channels in (4, 5) and out.bias is not None):
+        raise TypeError(f"expected the renderer's last layer to be Conv2d(C, 4 or 5), got {out}")
     out.weight[3].zero_()
     out.bias[3] = -BLEND_LOGIT
     return model.eval()

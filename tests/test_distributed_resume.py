@@ -43,6 +43,7 @@ def _fit_args(root: Path, tmp_path: Path, name: str, *extra: str) -> list[str]:
         "-c",
         str(_overlay(tmp_path, name)),
         f"--data.init_args.root={root}",
+        "--data.init_args.image_size=64",  # the tiny 64² cache
         "--data.init_args.num_workers=0",
         "--model.init_args.mouth_to_face.init_args.content_noise=0.0",
         "--trainer.log_every_n_steps=1",

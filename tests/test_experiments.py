@@ -221,7 +221,12 @@ def test_ablation_overlays_change_what_they_say(
             "data.init_args.background": "remove",
         },
         "mask_content_hull": {"model.init_args.renderer.init_args.target_mask": "content_hull"},
+        "full_resolution": {
+            "model.init_args.renderer.init_args.network.init_args.working_size": None
+        },
     }
+    working = "model.init_args.renderer.init_args.network.init_args.working_size"
+    assert base[working] == 128  # full.yaml's renderer works at 128² (issue 15)
     for overlay in ABLATIONS:
         changed = {k: v for k, v in parsed(overlay).items() if base.get(k) != v}
         changed.pop("config", None)
@@ -257,7 +262,10 @@ DEMO_SIZES = {
     },
     "model.init_args.mouth_to_face.init_args": {"network.init_args.dim", "optimizer.init_args.lr"},
     "model.init_args.renderer.init_args": {
-        *(f"network.init_args.{k}" for k in ("channels", "levels", "max_channels", "res_blocks")),
+        *(
+            f"network.init_args.{k}"
+            for k in ("channels", "levels", "max_channels", "res_blocks", "working_size")
+        ),
         "optimizer.init_args.lr",
         "discriminator_optimizer.init_args.lr",
         "discriminator.channels",
@@ -297,6 +305,7 @@ def test_demo_config_fast_dev_run(
         "-c",
         str(EXPERIMENTS / "demo.yaml"),
         f"--data.init_args.root={synth_root}",
+        "--data.init_args.image_size=64",  # the 64² cache; the renderer's network at 64²
         "--data.init_args.num_workers=0",
         "--trainer.logger=false",
         "--trainer.fast_dev_run=true",
@@ -341,6 +350,7 @@ def test_personal_fast_dev_run_trains_the_renderer_only(
     args += [
         f"--data.init_args.root={synth_root}",
         "--data.init_args.dataset=synthetic",
+        "--data.init_args.image_size=64",
         "--data.init_args.num_workers=0",
         "--trainer.logger=false",
         "--trainer.fast_dev_run=true",

@@ -1,0 +1,135 @@
+"""Issue 15's benchmark: the renderer's network at a working size against the paper's
+full-resolution renderer, on the synthetic set's held-out speakers (docs/results.md).
+
+    python tests/stages/resolution_benchmark.py --root R --arm working --seed 0 --out J
+
+Every arm is `experiments/demo.yaml` trained by `renderer_benchmark.train` for the same number of
+batches (400, batch 16) on a synthetic set made at 256² (8 speakers × 4 clips; the DataModule
+resizes on load):
+
+- `working`: demo.yaml as shipped, 128² output with the network at 64²;
+- `full_resolution`: + `experiments/ablations/full_resolution.yaml`, the network at 128²;
+- `today`: the demo before issue 15, the full-resolution network at 64² output (image_size 64).
+
+Each is scored on every test window at the output sizes it can make: `working` at 128² and 256²
+(the same weights: the network stays at 64²), `full_resolution` at 128² (its training size), and
+`today` at 64² upsampled bilinearly to 128² and 256² (what pasting its 64² face into a larger
+frame shows). Scores, the renderer drawing the true landmarks:
+
+- mouth PSNR and SSIM (`pmfs.metrics.image`: the true mouth box, crops resized to 64²);
+- sharpness: the variance of the Laplacian in the lower face (`pmfs.masks.lower_face_mask` of the
+  true landmarks) ÷ the ground truth's (`pmfs.metrics.sharpness`), mean over windows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import LightningDataModule
+from renderer_benchmark import BATCHES, train
+
+from pmfs.batch import Batch
+from pmfs.data.synth.config import SynthConfig
+from pmfs.data.synth.generate import build_synthetic_dataset
+from pmfs.landmarks import mouth_box
+from pmfs.masks import lower_face_mask
+from pmfs.metrics.image import crop_mouths, image_psnr, image_ssim
+from pmfs.metrics.sharpness import sharpness_ratio
+from pmfs.stages import PMFS
+
+ARMS: dict[str, tuple[str | None, tuple[str, ...], tuple[int, ...]]] = {
+    "working": (None, (), (128, 256)),
+    "full_resolution": ("full_resolution", (), (128,)),
+    "today": ("full_resolution", ("--data.init_args.image_size=64",), (128, 256)),
+}
+"""Arm → (ablation overlay, extra `pmfs fit` arguments, output sizes it is scored at)."""
+
+
+def build_benchmark_data(root: Path) -> Path:
+    """8 speakers × 4 clips at 256²; the generator holds out 2 speakers as the test split."""
+    build_synthetic_dataset(SynthConfig(out=root, speakers=8, clips=4, size=256, progress=False))
+    return root
+
+
+def _datamodule(trained: LightningDataModule, size: int) -> LightningDataModule:
+    """The trained DataModule's data at image size `size`."""
+    hparams = {k: v for k, v in trained.hparams.items() if not k.startswith("_")}
+    hparams["image_size"] = size
+    return type(trained)(**hparams)
+
+
+@torch.no_grad()
+def score_at(model: PMFS, trained: LightningDataModule, size: int) -> dict[str, float]:
+    """Mean mouth PSNR/SSIM and lower-face sharpness ratio at output size `size`."""
+    model_size = int(trained.hparams["image_size"])
+    data = _datamodule(trained, size)
+    data.setup("test")
+    sums: dict[str, float] = defaultdict(float)
+    count = 0
+    batch: Batch
+    for batch in data.test_dataloader():
+        landmarks, target = batch["landmarks"], batch["target"]
+        ref_frames, ref_landmarks = batch["ref_frames"], batch["ref_landmarks"]
+        inputs = target
+        if model.renderer.network.working_size is None and size != model_size:
+            # the full-resolution network renders at its own size, then is upsampled
+            def shrink(x: torch.Tensor) -> torch.Tensor:
+                return F.interpolate(
+                    x.flatten(0, -4), size=model_size, mode="bilinear", antialias=True
+                ).unflatten(0, x.shape[:-3])
+
+            inputs, ref_frames = shrink(target), shrink(ref_frames)
+        refs = model.renderer.encode_references(ref_frames, ref_landmarks)
+        image = model.renderer.render(landmarks, inputs, refs).image.clamp(0, 1)
+        if image.shape[-1] != size:
+            image = F.interpolate(image, size=size, mode="bilinear").clamp(0, 1)
+        centre = landmarks[:, landmarks.shape[1] // 2]
+        boxes = mouth_box(centre, size)
+        mouths, truths = crop_mouths(image, boxes, 64), crop_mouths(target, boxes, 64)
+        sums["mouth_psnr"] += image_psnr(mouths, truths).sum().item()
+        sums["mouth_ssim"] += image_ssim(mouths, truths).sum().item()
+        region = lower_face_mask(centre, size)
+        sums["sharpness"] += sharpness_ratio(image, target, region).sum().item()
+        count += target.shape[0]
+    return {name: total / count for name, total in sums.items()} | {"windows": float(count)}
+
+
+def run_arm(root: Path, arm: str, seed: int) -> dict[str, object]:
+    """Train one arm at one seed and score it at its output sizes."""
+    overlay, extra, sizes = ARMS[arm]
+    started = time.perf_counter()
+    model, data = train(root, overlay, BATCHES, seed, extra)
+    trained_s = time.perf_counter() - started
+    result: dict[str, object] = {"arm": arm, "seed": seed, "train_seconds": trained_s}
+    for size in sizes:
+        result[str(size)] = score_at(model, data, size)
+    result["isa"] = torch.backends.cpu.get_cpu_capability()
+    result["threads"] = torch.get_num_threads()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """One arm × seed: train + score, the result as JSON in `--out`."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, required=True, help="the benchmark's synthetic set")
+    parser.add_argument("--arm", choices=list(ARMS), required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="result JSON")
+    args = parser.parse_args(argv)
+    if not (args.root / "manifest.csv").is_file():
+        build_benchmark_data(args.root)
+    result = run_arm(args.root, args.arm, args.seed)
+    args.out.write_text(json.dumps(result, indent=1))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
