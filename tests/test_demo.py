@@ -7,6 +7,7 @@ offline, `pmfs infer`'s pipeline for demo.mp4, `pmfs figure` for the figures.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from pmfs.data.cache import Cache
 from pmfs.options import options_from_args, parser_fields
 from pmfs.video import probe_video, read_video
 
-TINY = ["--speakers", "2", "--clips", "2", "--size", "64"]
+TINY = ["--speakers", "2", "--clips", "2", "--size", "128"]
 FIT = [
     "--fit-arg=--trainer.max_epochs=2",  # FaceVideoLogger logs every 2nd epoch
     "--fit-arg=--trainer.limit_train_batches=2",
@@ -43,13 +44,16 @@ def test_demo_trains_renders_and_draws(
     sheet = np.asarray(Image.open(out / "contact_sheet.png").convert("RGB"))
     assert sheet.std() > 10  # not blank
     assert (out / "runs" / "demo" / "checkpoints" / "last.ckpt").is_file()
-    # demo.mp4: the face clip's frames (64² crops), the speech clip's length, with audio
+    # demo.mp4: the face clip's frames (128² crops, the renderer's network at 64²), the speech
+    # clip's length, with audio, and its sharpness against the face clip
     cache = Cache(out / "data" / "synthetic")
     clips = pick_demo_clips(cache)
     assert clips.speaker in cache.extra["test_speakers"] and clips.face != clips.speech
     speech = cache.open(clips.speech)
     info = probe_video(out / "demo.mp4")
-    assert info.has_audio and (info.width, info.height) == (64, 64)
+    assert info.has_audio and (info.width, info.height) == (128, 128)
+    (ratio,) = re.findall(r"sharpness\s+([0-9.]+) \(demo.mp4", printed)
+    assert 0 < float(ratio) < 10
     assert info.num_frames == -(-len(speech.audio) * 25 // SAMPLE_RATE)
     video = read_video(out / "demo.mp4")
     assert video.audio is not None and video.frames.std() > 5

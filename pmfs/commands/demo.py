@@ -8,7 +8,9 @@
    retrain a finished one (same command);
 3. `render`: `demo.mp4` through `pmfs infer`'s pipeline — the first clip of a held-out speaker
    as the face, driven by the synthesized speech of another of that speaker's clips, the
-   generated face pasted back into the frames, the speech muxed in;
+   generated lower face pasted back into the frames at the dataset's size (256²: the renderer's
+   network works at 64² and applies its maps at the output size), the speech muxed in; and its
+   sharpness: the lower face's Laplacian variance ÷ the face clip's own (1 = as sharp);
 4. `figures`: the paper's figures of the trained model (`pmfs figure ablation`, `emotions`);
 5. a summary: where everything is, and how to upload the W&B run (`wandb sync`).
 """
@@ -178,8 +180,9 @@ def write_speech(cache: Cache, clip_id: str, path: Path) -> Path:
     return path
 
 
-def render(checkpoint: Path, data: Path, out: Path) -> tuple[Path, DemoClips]:
-    """Step 3: `out/demo.mp4`, the held-out speaker's face driven by another clip's speech."""
+def render(checkpoint: Path, data: Path, out: Path, size: int) -> tuple[Path, DemoClips, float]:
+    """Step 3: `out/demo.mp4` at `size`², the held-out speaker's face driven by another clip's
+    speech, and its sharpness ratio (`demo_sharpness`)."""
     from pmfs.data.cache import Cache
     from pmfs.inference.options import InferenceOptions
     from pmfs.inference.run import run_inference
@@ -191,11 +194,40 @@ def render(checkpoint: Path, data: Path, out: Path) -> tuple[Path, DemoClips]:
     face, landmarks = write_template(cache, clips.face, inputs)
     speech = write_speech(cache, clips.speech, inputs / f"speech_{clips.speech}.wav")
     video = out / "demo.mp4"
-    result = run_inference(
-        checkpoint, speech, face, video, InferenceOptions(device="cpu"), landmarks=landmarks
-    )
+    options = InferenceOptions(device="cpu", size=size)
+    result = run_inference(checkpoint, speech, face, video, options, landmarks=landmarks)
     print(f"rendered {video}: {result.frames} frames in {result.seconds:.1f} s", flush=True)
-    return video, clips
+    return video, clips, demo_sharpness(video, face, landmarks)
+
+
+def demo_sharpness(video: Path, face: Path, landmarks: Path) -> float:
+    """Lower-face sharpness of the demo video against its face clip, both as written (H.264).
+
+    The variance of the Laplacian inside each frame's lower face (`pmfs.masks.lower_face_mask`
+    of the face clip's landmarks) of the demo's frames ÷ the same of the face clip's frames they
+    were made from (`pmfs.metrics.sharpness`); frames in playback order.
+    """
+    import numpy as np
+    import torch
+
+    from pmfs.inference.template import playback_indices
+    from pmfs.landmarks import pixels_to_normalized
+    from pmfs.masks import lower_face_mask
+    from pmfs.metrics.sharpness import laplacian_variance
+    from pmfs.video import read_video
+
+    made, source = read_video(video).frames, read_video(face).frames
+    points = np.load(landmarks)
+    order = playback_indices(len(source), len(made))
+    size = made.shape[1]
+
+    def as_tensor(frames: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+
+    region = lower_face_mask(torch.from_numpy(pixels_to_normalized(points[order], size)), size)
+    generated = laplacian_variance(as_tensor(made), region).mean()
+    original = laplacian_variance(as_tensor(source[order]), region).mean()
+    return float(generated / original)
 
 
 def draw_figures(checkpoint: Path, data: Path, clips: DemoClips, out: Path) -> list[Path]:
@@ -249,12 +281,13 @@ def main(argv: list[str]) -> int:
     try:
         data = build_data(out, options.seed, options.speakers, options.clips, options.size)
         training = train(out, options.config.resolve(), data, list(options.fit_arg))
-        video, clips = render(training.checkpoint, data, out)
+        video, clips, sharpness = render(training.checkpoint, data, out, options.size)
         figures = draw_figures(training.checkpoint, data, clips, out)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"pmfs demo: {exc}", file=sys.stderr)
         return 1
     _print_summary(out, data, training, video, clips, figures)
+    print(f"sharpness     {sharpness:.2f} (demo.mp4's lower face ÷ the face clip's)")
     print(f"done in {time.perf_counter() - started:.0f} s")
     return 0
 
