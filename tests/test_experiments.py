@@ -221,12 +221,10 @@ def test_ablation_overlays_change_what_they_say(
             "data.init_args.background": "remove",
         },
         "mask_content_hull": {"model.init_args.renderer.init_args.target_mask": "content_hull"},
-        "full_resolution": {
-            "model.init_args.renderer.init_args.network.init_args.working_size": None
-        },
+        "working_size": {"model.init_args.renderer.init_args.network.init_args.working_size": 128},
     }
     working = "model.init_args.renderer.init_args.network.init_args.working_size"
-    assert base[working] == 128  # full.yaml's renderer works at 128² (issue 15)
+    assert base[working] is None  # full.yaml: the paper's full-resolution renderer (issue 15)
     for overlay in ABLATIONS:
         changed = {k: v for k, v in parsed(overlay).items() if base.get(k) != v}
         changed.pop("config", None)

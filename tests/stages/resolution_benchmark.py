@@ -8,7 +8,7 @@ batches (400, batch 16) on a synthetic set made at 256² (8 speakers × 4 clips;
 resizes on load):
 
 - `working`: demo.yaml as shipped, 128² output with the network at 64²;
-- `full_resolution`: + `experiments/ablations/full_resolution.yaml`, the network at 128²;
+- `full_resolution`: `working_size: null`, the paper's renderer: the network at 128²;
 - `today`: the demo before issue 15, the full-resolution network at 64² output (image_size 64).
 
 Each is scored on every test window at the output sizes it can make: `working` at 128² and 256²
@@ -44,10 +44,12 @@ from pmfs.metrics.image import crop_mouths, image_psnr, image_ssim
 from pmfs.metrics.sharpness import sharpness_ratio
 from pmfs.stages import PMFS
 
+FULL_RESOLUTION = "--model.init_args.renderer.init_args.network.init_args.working_size=null"
+"""demo.yaml's renderer with its network at the output size: the paper's renderer."""
 ARMS: dict[str, tuple[str | None, tuple[str, ...], tuple[int, ...]]] = {
     "working": (None, (), (128, 256)),
-    "full_resolution": ("full_resolution", (), (128,)),
-    "today": ("full_resolution", ("--data.init_args.image_size=64",), (128, 256)),
+    "full_resolution": (None, (FULL_RESOLUTION,), (128,)),
+    "today": (None, (FULL_RESOLUTION, "--data.init_args.image_size=64"), (128, 256)),
 }
 """Arm → (ablation overlay, extra `pmfs fit` arguments, output sizes it is scored at)."""
 
