@@ -44,14 +44,23 @@ from pmfs.metrics.image import crop_mouths, image_psnr, image_ssim
 from pmfs.metrics.sharpness import sharpness_ratio
 from pmfs.stages import PMFS
 
-FULL_RESOLUTION = "--model.init_args.renderer.init_args.network.init_args.working_size=null"
-"""demo.yaml's renderer with its network at the output size: the paper's renderer."""
-ARMS: dict[str, tuple[str | None, tuple[str, ...], tuple[int, ...]]] = {
-    "working": (None, (), (128, 256)),
-    "full_resolution": (None, (FULL_RESOLUTION,), (128,)),
-    "today": (None, (FULL_RESOLUTION, "--data.init_args.image_size=64"), (128, 256)),
+FULL_RESOLUTION = """\
+model:
+  init_args:
+    renderer:
+      init_args:
+        network:
+          init_args:
+            working_size: null
+"""
+"""An overlay of demo.yaml with its renderer's network at the output size: the paper's renderer
+(a `working_size=null` command-line argument does not reach a nested `init_args`)."""
+ARMS: dict[str, tuple[bool, tuple[str, ...], tuple[int, ...]]] = {
+    "working": (False, (), (128, 256)),
+    "full_resolution": (True, (), (128,)),
+    "today": (True, ("--data.init_args.image_size=64",), (128, 256)),
 }
-"""Arm → (ablation overlay, extra `pmfs fit` arguments, output sizes it is scored at)."""
+"""Arm → (full resolution?, extra `pmfs fit` arguments, output sizes it is scored at)."""
 
 
 def build_benchmark_data(root: Path) -> Path:
@@ -105,9 +114,13 @@ def score_at(model: PMFS, trained: LightningDataModule, size: int) -> dict[str, 
 
 def run_arm(root: Path, arm: str, seed: int) -> dict[str, object]:
     """Train one arm at one seed and score it at its output sizes."""
-    overlay, extra, sizes = ARMS[arm]
+    full_resolution, extra, sizes = ARMS[arm]
+    if full_resolution:
+        overlay = root / "full_resolution.yaml"
+        overlay.write_text(FULL_RESOLUTION)
+        extra = ("-c", str(overlay), *extra)
     started = time.perf_counter()
-    model, data = train(root, overlay, BATCHES, seed, extra)
+    model, data = train(root, None, BATCHES, seed, extra)
     trained_s = time.perf_counter() - started
     result: dict[str, object] = {"arm": arm, "seed": seed, "train_seconds": trained_s}
     for size in sizes:
