@@ -26,9 +26,8 @@ def demo_strip(outputs: Path, frames: int = 6) -> np.ndarray:
     if not faces or not (outputs / "demo.mp4").is_file():
         raise FileNotFoundError(f"no demo in {outputs}: run `pmfs demo --out {outputs}` first")
     made = read_video(outputs / "demo.mp4").frames
-    source = read_video(faces[0]).frames[
-        playback_indices(len(read_video(faces[0]).frames), len(made))
-    ]
+    face = read_video(faces[0]).frames
+    source = face[playback_indices(len(face), len(made))]
     picks = np.linspace(len(made) // 10, len(made) - 1 - len(made) // 10, frames).astype(int)
     top = np.concatenate(list(source[picks]), axis=1)
     bottom = np.concatenate(list(made[picks]), axis=1)

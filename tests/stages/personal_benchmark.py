@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
 from PIL import Image
+from renderer_benchmark import run_environment
 from scipy import ndimage
 from torch import Tensor
 from torchmetrics.functional.image import structural_similarity_index_measure
@@ -242,9 +243,7 @@ def run(
     result |= score(model, datamodule, strip)
     result |= paste_check(cache.parent / "personal.ckpt", cache.parent / "driven.mp4")
     result["batches"] = batches
-    result["isa"] = torch.backends.cpu.get_cpu_capability()
-    result["threads"] = torch.get_num_threads()
-    return result
+    return result | run_environment()
 
 
 def main(argv: list[str] | None = None) -> int:

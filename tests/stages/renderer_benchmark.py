@@ -148,14 +148,17 @@ def score(model: PMFS, datamodule: LightningDataModule) -> dict[str, float]:
     return {name: total / count for name, total in sums.items()} | {"windows": float(count)}
 
 
+def run_environment() -> dict[str, str | int]:
+    """The instruction set and thread count a benchmark run used (for its JSON)."""
+    return {"isa": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
+
+
 def run_cell(root: Path, seed: int, overlay: str | None = None) -> dict[str, float | str]:
     """Train and score one run; with the instruction set and thread count it ran with."""
     started = time.perf_counter()
     result: dict[str, float | str] = dict(score(*train(root, overlay, BATCHES, seed)))
     result["seconds"] = time.perf_counter() - started
-    result["isa"] = torch.backends.cpu.get_cpu_capability()
-    result["threads"] = torch.get_num_threads()
-    return result
+    return result | run_environment()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningDataModule
-from renderer_benchmark import BATCHES, train
+from renderer_benchmark import BATCHES, run_environment, train
 
 from pmfs.batch import Batch
 from pmfs.data.synth.config import SynthConfig
@@ -42,6 +42,7 @@ from pmfs.landmarks import mouth_box
 from pmfs.masks import lower_face_mask
 from pmfs.metrics.image import crop_mouths, image_psnr, image_ssim
 from pmfs.metrics.sharpness import sharpness_ratio
+from pmfs.networks.renderer_blocks import resize
 from pmfs.stages import PMFS
 
 FULL_RESOLUTION = """\
@@ -91,12 +92,9 @@ def score_at(model: PMFS, trained: LightningDataModule, size: int) -> dict[str, 
         inputs = target
         if model.renderer.network.working_size is None and size != model_size:
             # the full-resolution network renders at its own size, then is upsampled
-            def shrink(x: torch.Tensor) -> torch.Tensor:
-                return F.interpolate(
-                    x.flatten(0, -4), size=model_size, mode="bilinear", antialias=True
-                ).unflatten(0, x.shape[:-3])
-
-            inputs, ref_frames = shrink(target), shrink(ref_frames)
+            k = ref_frames.shape[1]
+            inputs = resize(target, model_size)
+            ref_frames = resize(ref_frames.flatten(0, 1), model_size).unflatten(0, (-1, k))
         refs = model.renderer.encode_references(ref_frames, ref_landmarks)
         image = model.renderer.render(landmarks, inputs, refs).image.clamp(0, 1)
         if image.shape[-1] != size:
@@ -125,9 +123,7 @@ def run_arm(root: Path, arm: str, seed: int) -> dict[str, object]:
     result: dict[str, object] = {"arm": arm, "seed": seed, "train_seconds": trained_s}
     for size in sizes:
         result[str(size)] = score_at(model, data, size)
-    result["isa"] = torch.backends.cpu.get_cpu_capability()
-    result["threads"] = torch.get_num_threads()
-    return result
+    return result | run_environment()
 
 
 def main(argv: list[str] | None = None) -> int:
