@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TORCH_VERSION := 2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-slow test-all check lint format typecheck demo constraints clean
+.PHONY: venv browser test test-slow test-all check lint format typecheck demo constraints clean
 
 venv: $(STAMP)
 
@@ -18,8 +18,19 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+## browser: Debian's Chromium + chromedriver, for the web page's browser test (tests/test_app.py);
+## as root with apt-get they are installed, otherwise a note says how (the test then skips)
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium + chromium-driver (the browser test's)"; \
+	  apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	else echo "note: no Chromium and no root apt-get: tests/test_app.py will skip" \
+	  "(sudo apt-get install chromium chromium-driver)"; fi
+
 ## test: lint, format check, type check, then the fast test suite (pytest exit 5, no tests, fails)
-test: check
+test: check browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## test-slow: the long tests (training to a target, large benchmarks)

@@ -45,6 +45,9 @@ COMMANDS: dict[str, Command] = {
         "pmfs.commands.infer:main",
         "audio + a face video or image -> talking-face mp4: pmfs infer --ckpt",
     ),
+    "app": Command(
+        "pmfs.commands.app:main", "a web page for infer (Gradio): pmfs app --ckpt CKPT [--port]"
+    ),
     "evaluate": Command(
         "pmfs.commands.evaluate:main", "metrics of a checkpoint on a split, per emotion and level"
     ),
