@@ -24,6 +24,7 @@ frame shows). Scores, the renderer drawing the true landmarks:
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -110,8 +111,27 @@ def score_at(model: PMFS, trained: LightningDataModule, size: int) -> dict[str, 
     return {name: total / count for name, total in sums.items()} | {"windows": float(count)}
 
 
-def run_arm(root: Path, arm: str, seed: int) -> dict[str, object]:
-    """Train one arm at one seed and score it at its output sizes."""
+def blend_probe(model: PMFS, trained: LightningDataModule, size: int) -> dict[str, object]:
+    """Where a trained renderer's mouth comes from: scores with its blend α forced to 1 (the
+    warped, merged references alone) and to 0 (the decoded RGB alone), on copies whose `to_rgb`
+    blend channel is set to a constant."""
+    probes: dict[str, object] = {}
+    for name, logit in (("references_only", 30.0), ("decoded_only", -30.0)):
+        probe = copy.deepcopy(model)
+        head = probe.renderer.network.to_rgb[-1]
+        assert isinstance(head, torch.nn.Conv2d) and head.bias is not None
+        with torch.no_grad():
+            head.weight[3].zero_()
+            head.bias[3].fill_(logit)  # sigmoid(±30) = 1 or 0 to float precision
+        probes[name] = score_at(probe, trained, size)
+    return probes
+
+
+def run_arm(
+    root: Path, arm: str, seed: int, save: Path | None = None, probe: bool = False
+) -> dict[str, object]:
+    """Train one arm at one seed and score it at its output sizes; `save`: also write the
+    trained system's state dict there; `probe`: also `blend_probe` at its first size."""
     full_resolution, extra, sizes = ARMS[arm]
     if full_resolution:
         overlay = root / "full_resolution.yaml"
@@ -120,9 +140,13 @@ def run_arm(root: Path, arm: str, seed: int) -> dict[str, object]:
     started = time.perf_counter()
     model, data = train(root, None, BATCHES, seed, extra)
     trained_s = time.perf_counter() - started
+    if save is not None:
+        torch.save(model.state_dict(), save)
     result: dict[str, object] = {"arm": arm, "seed": seed, "train_seconds": trained_s}
     for size in sizes:
         result[str(size)] = score_at(model, data, size)
+    if probe:
+        result["probe"] = blend_probe(model, data, sizes[0])
     return result | run_environment()
 
 
@@ -133,10 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arm", choices=list(ARMS), required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="result JSON")
+    parser.add_argument("--save", type=Path, help="write the trained state dict here too")
+    parser.add_argument("--probe", action="store_true", help="score α = 1 and α = 0 too")
     args = parser.parse_args(argv)
     if not (args.root / "manifest.csv").is_file():
         build_benchmark_data(args.root)
-    result = run_arm(args.root, args.arm, args.seed)
+    result = run_arm(args.root, args.arm, args.seed, args.save, args.probe)
     args.out.write_text(json.dumps(result, indent=1))
     print(json.dumps(result))
     return 0
