@@ -40,12 +40,18 @@ from pmfs.evaluation.aggregation import GroupSums
 from pmfs.evaluation.options import EvaluateOptions
 from pmfs.evaluation.run import evaluate
 from pmfs.evaluation.scores import METRICS, model_paths
+from pmfs.inference.options import InferenceOptions, TemporalOptions
+from pmfs.inference.temporal import generated_landmarks
 from pmfs.metrics import image_psnr, mouth_lmd
+from pmfs.metrics.jitter import mouth_jitter
 from pmfs.options import options_from_args, parser_fields
 from pmfs.stages import PMFS
 
 MAX_FRAMES = 12  # mouth-opening sync needs 12
-LANDMARK_METRICS = ("m_lmd", "f_lmd", "v_lmd", "sync_corr", "sync_offset", "sync_abs_offset")
+LANDMARK_METRICS = (
+    *("m_lmd", "f_lmd", "v_lmd", "jitter", "gt_jitter"),
+    *("sync_corr", "sync_offset", "sync_abs_offset"),
+)
 IMAGE_METRICS = ("psnr", "ssim", "mouth_psnr", "mouth_ssim")
 OPTIONAL_METRICS = ("lpips", "fid", "lse_d", "lse_c")
 
@@ -139,14 +145,19 @@ def test_ground_truth_path_has_no_landmark_metrics_and_matches_a_direct_computat
     )
     reader.close()
     from_truth = model.generate_clip(clip, from_audio=False)
-    from_audio = model.generate_clip(clip, from_audio=True)
+    # from audio: the landmarks `pmfs infer` draws (smoothed, closed in silence), one code path
+    from_audio = generated_landmarks(model, clip, InferenceOptions())
     scores = results["per_clip"][record.clip]
     psnr = image_psnr(from_truth.frames, clip.frames).mean().item()
     assert scores["from_landmarks"]["psnr"] == pytest.approx(psnr, rel=1e-5)
-    lmd = mouth_lmd(from_audio.landmarks[None], clip.landmarks[None]).item()
+    lmd = mouth_lmd(from_audio[None], clip.landmarks[None]).item()
     assert scores["from_audio"]["m_lmd"] == pytest.approx(lmd, rel=1e-5)
+    jitter, truth_jitter = mouth_jitter(from_audio).item(), mouth_jitter(clip.landmarks).item()
+    assert scores["from_audio"]["jitter"] == pytest.approx(jitter, rel=1e-5)
+    assert scores["from_audio"]["gt_jitter"] == pytest.approx(truth_jitter, rel=1e-5)
+    assert results["settings"]["temporal"] == dataclasses.asdict(TemporalOptions())
     # the audio's mouth is not the true one, and the renderer draws what it is given
-    assert not torch.allclose(from_audio.landmarks, clip.landmarks)
+    assert not torch.allclose(from_audio, clip.landmarks)
     assert scores["from_audio"]["psnr"] != scores["from_landmarks"]["psnr"]
 
 
@@ -273,14 +284,20 @@ def test_group_sums_weight_frames_and_clips() -> None:
 
 def test_parser_is_the_options_dataclass() -> None:
     parser = build_parser()
-    assert parser_fields(parser) == {field.name for field in dataclasses.fields(EvaluateOptions)}
+    flags = {f.name for f in dataclasses.fields(EvaluateOptions) if "help" in f.metadata}
+    temporal = {f.name for f in dataclasses.fields(TemporalOptions)}
+    assert parser_fields(parser) == flags | temporal  # `--smoothing`, `--no-vad`, ... as infer
+    assert flags | {"temporal"} == {field.name for field in dataclasses.fields(EvaluateOptions)}
     defaults = options_from_args(
         EvaluateOptions, parser.parse_args(["--ckpt", "a.ckpt", "--data", "cache"])
     )
     assert defaults == EvaluateOptions(ckpt=Path("a.ckpt"), data=Path("cache"))
+    assert defaults.temporal == TemporalOptions()  # `pmfs infer`'s post-processing
     assert (defaults.split, defaults.out, defaults.chunk) == ("test", Path("evaluation"), 16)
     args = parser.parse_args(["--ckpt", "a", "--data", "b", "--no-per-clip", "--no-progress"])
     assert not options_from_args(EvaluateOptions, args).per_clip
+    args = parser.parse_args(["--ckpt", "a", "--data", "b", "--smoothing", "none", "--no-vad"])
+    assert options_from_args(TemporalOptions, args) == TemporalOptions(smoothing="none", vad=False)
     with pytest.raises(ValueError, match="--max-frames must be ≥ 1"):
         EvaluateOptions(ckpt=Path("a"), data=Path("b"), max_frames=0)
 

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 
 from pmfs.evaluation.options import WEIGHTS, EvaluateOptions
+from pmfs.inference.options import TemporalOptions
 from pmfs.options import add_options, options_from_args
 
 
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     weights = parser.add_argument_group("optional metrics (skipped when the weights are absent)")
     add_options(weights, EvaluateOptions, exclude=_all_but(WEIGHTS))
     add_options(parser, EvaluateOptions, exclude=_all_but(names[last + 1 :]))
+    temporal = parser.add_argument_group("the predicted landmarks' post-processing (as pmfs infer)")
+    add_options(temporal, TemporalOptions)
     return parser
 
 
@@ -45,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        options = options_from_args(EvaluateOptions, args)
+        temporal = options_from_args(TemporalOptions, args)
+        options = options_from_args(EvaluateOptions, args, temporal=temporal)
     except ValueError as err:
         parser.error(str(err))
     from pmfs.evaluation.reports import log_to_wandb, markdown

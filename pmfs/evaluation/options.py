@@ -7,10 +7,11 @@ from them, so the two cannot drift. This module imports no torch (`pmfs evaluate
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pmfs.batch import DatasetName, Split
+from pmfs.inference.options import TemporalOptions
 from pmfs.options import check_bounds, option
 
 HUB = "default: the file in the torch hub cache, <torch hub dir>/checkpoints/"
@@ -40,6 +41,9 @@ class EvaluateOptions:
         wandb_project: project of that run.
         per_clip: keep every clip's metrics in the JSON.
         progress: show a progress bar.
+        temporal: the post-processing of the landmarks predicted from audio (smoothing, the
+            voice-activity gate): `pmfs infer`'s defaults, so the `from_audio` path scores what
+            inference makes (not a flag).
     """
 
     ckpt: Path = option(help="PMFS or FaceRenderer .ckpt")
@@ -61,8 +65,9 @@ class EvaluateOptions:
     wandb_project: str = option("pmfs", help="W&B project (default: pmfs)")
     per_clip: bool = option(True, help="leave per_clip out")
     progress: bool = option(True, help="hide the progress bar")
+    temporal: TemporalOptions = field(default_factory=TemporalOptions)
 
     def __post_init__(self) -> None:
         """Options built in Python are bounds-checked as the command line's are."""
-        for field in dataclasses.fields(self):
-            check_bounds(field, getattr(self, field.name))
+        for item in dataclasses.fields(self):
+            check_bounds(item, getattr(self, item.name))

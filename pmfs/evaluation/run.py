@@ -4,13 +4,15 @@ Every clip of the split is taken by the split rules of `TalkingFaceDataModule`
 (`pmfs.data.splits`), so "test" is exactly what training held out: MEAD's test speakers, the
 synthetic cache's `test_speakers`, all of CREMA-D (zero-shot). Each clip is run whole
 (`pmfs.data.clips.clip_inputs_from_cache` at the checkpoint's image size, references spread over
-mouth opening, the checkpoint's background) and scored along every path of the model
+mouth opening, the checkpoint's background; the landmarks from audio post-processed as
+`pmfs infer` does, `EvaluateOptions.temporal`) and scored along every path of the model
 (`pmfs.evaluation.scores`); the scores are aggregated (`pmfs.evaluation.aggregation`) and written
 as metrics.json and metrics.md (`pmfs.evaluation.reports`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -54,14 +56,16 @@ def evaluate(options: EvaluateOptions, say: Callable[[str], None] = log.info) ->
     cache, dataset, records = split_records(options, config, size)
     records = records[: options.max_clips]
     metrics = load_optional_metrics(options, paths, device, say)
+    window = int(config.get("window", 5))
     evaluator = ClipEvaluator(
-        model, paths, metrics, device, int(config.get("window", 5)), options.chunk
+        model, paths, metrics, device, window, options.chunk, options.temporal
     )
     started = time.perf_counter()
     num_references = int(config.get("num_references", 3))
     aggregate = run_clips(cache, records, evaluator, options, size, num_references, background)
     results = results_dict(options, model, dataset, aggregate, metrics, paths)
     results["settings"].update(image_size=size, background=background, device=device)
+    results["settings"]["temporal"] = dataclasses.asdict(options.temporal)
     results["seconds"] = round(time.perf_counter() - started, 3)
     write_results(results, Path(options.out))
     return results

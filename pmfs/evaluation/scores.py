@@ -2,13 +2,17 @@
 
 Each clip is run whole (`pmfs.clip.ClipInputs`) along two paths (`PATHS`):
 
-- `from_audio`: the whole chain, audio → mouth → face landmarks → frames (`PMFS` checkpoints);
+- `from_audio`: the whole chain, audio → mouth → face landmarks → frames (`PMFS` checkpoints),
+  the landmarks post-processed exactly as `pmfs infer` does (`pmfs.inference.temporal`:
+  smoothing, the voice-activity gate; `EvaluateOptions.temporal`);
 - `from_landmarks`: the renderer alone drawing the ground-truth landmarks (`PMFS` and
   `FaceRenderer` checkpoints). Its landmarks *are* the truth, so it has no landmark metrics.
 
 Metrics per path (`METRICS` gives the table legend):
 
 - `m_lmd`, `f_lmd`, `v_lmd`: M-LMD, F-LMD and mouth velocity LMD in pixels of the 256 crop;
+- `jitter`, `gt_jitter`: the lips' mean acceleration (px/frame² of the 256 crop) of the
+  prediction and of the ground truth of the same frames (`pmfs.metrics.jitter`);
 - `sync_corr`, `sync_offset`, `sync_abs_offset`: mouth-opening sync (clips of ≥ 12 frames);
 - `psnr`, `ssim`, `mouth_psnr`, `mouth_ssim`: over the crop and over the true mouth box;
 - `lpips`, `fid`, `lse_d`, `lse_c`: only with user-supplied weights (a path, or the standard file
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
 
     from pmfs.clip import ClipInputs, ClipOutput
     from pmfs.evaluation.options import EvaluateOptions
+    from pmfs.inference.options import TemporalOptions
     from pmfs.metrics import LPIPS, ImageMetric
     from pmfs.metrics.fid import FID
     from pmfs.metrics.syncnet import SyncNetScore
@@ -52,6 +57,9 @@ METRICS: dict[str, str] = {
     "m_lmd": "M-LMD: lip landmarks (48–67), px of the 256 crop, lower is better",
     "f_lmd": "F-LMD: all 68 landmarks, px of the 256 crop, lower is better",
     "v_lmd": "velocity M-LMD: frame-to-frame lip motion, px of the 256 crop, lower is better",
+    "jitter": "lip acceleration |x[t+1] − 2x[t] + x[t−1]|, px/frame² of the 256 crop, lower is "
+    "better down to gt_jitter",
+    "gt_jitter": "the same of the ground-truth landmarks (what real motion has)",
     "sync_corr": "mouth-opening correlation with the truth at offset 0, higher is better",
     "sync_offset": "A/V offset maximising that correlation, frames (positive: prediction lags)",
     "sync_abs_offset": "|A/V offset|, frames, lower is better",
@@ -69,17 +77,19 @@ SYNC_MAX_OFFSET = 5
 
 
 def landmark_scores(preds: Tensor, target: Tensor) -> dict[str, Score]:
-    """M-LMD, F-LMD, velocity M-LMD and mouth-opening sync of one clip.
+    """M-LMD, F-LMD, velocity M-LMD, jitter and mouth-opening sync of one clip.
 
     Args:
         preds: (N, 68, 2) predicted landmarks, normalized [-1, 1] `(x, y)`.
         target: (N, 68, 2) true landmarks, same convention.
 
     Returns:
-        metric → (value, weight): LMDs in pixels of the 256 crop weighted by frames (N − 1 for
-        the velocity), sync values weighted 1; velocity needs N ≥ 2, sync N ≥ 12.
+        metric → (value, weight): LMDs and jitters in pixels of the 256 crop weighted by frames
+        (N − 1 for the velocity, N − 2 for the jitters), sync values weighted 1; velocity needs
+        N ≥ 2, jitter N ≥ 3, sync N ≥ 12.
     """
     from pmfs.metrics import face_lmd, mouth_lmd, mouth_opening_sync, velocity_lmd
+    from pmfs.metrics.jitter import mouth_jitter
 
     n = preds.shape[0]
     pred, true = preds[None].float(), target[None].float()  # (1, N, 68, 2)
@@ -89,6 +99,9 @@ def landmark_scores(preds: Tensor, target: Tensor) -> dict[str, Score]:
     }
     if n >= 2:
         scores["v_lmd"] = (float(velocity_lmd(pred, true)), n - 1)
+    if n >= 3:
+        scores["jitter"] = (float(mouth_jitter(pred)), n - 2)
+        scores["gt_jitter"] = (float(mouth_jitter(true)), n - 2)
     if n >= 2 * SYNC_MAX_OFFSET + 2:
         corr, offset = mouth_opening_sync(pred, true, SYNC_MAX_OFFSET)
         scores["sync_corr"] = (float(corr[0]), 1)
@@ -267,13 +280,27 @@ def model_paths(model: LightningModule, ckpt: Path) -> tuple[str, ...]:
 
 
 def generate(
-    model: LightningModule, clip: ClipInputs, path: str, window: int, chunk: int
+    model: LightningModule,
+    clip: ClipInputs,
+    path: str,
+    window: int,
+    chunk: int,
+    temporal: TemporalOptions | None = None,
 ) -> ClipOutput:
-    """Run `model` over every frame of `clip` along `path` ("from_audio" / "from_landmarks")."""
+    """Run `model` over every frame of `clip` along `path` ("from_audio" / "from_landmarks").
+
+    Along `from_audio` the landmarks are `pmfs infer`'s: predicted, then post-processed by
+    `pmfs.inference.temporal.generated_landmarks` with `temporal` (None: inference's defaults).
+    """
+    from pmfs.inference.options import TemporalOptions
+    from pmfs.inference.temporal import generated_landmarks
     from pmfs.stages import PMFS, FaceRenderer
 
+    if isinstance(model, PMFS) and path == "from_audio":
+        landmarks = generated_landmarks(model, clip, temporal or TemporalOptions(), chunk=chunk)
+        return model.renderer.generate_clip(clip, landmarks, window=model.window, chunk=chunk)
     if isinstance(model, PMFS):
-        return model.generate_clip(clip, from_audio=path == "from_audio", chunk=chunk)
+        return model.generate_clip(clip, from_audio=False, chunk=chunk)
     assert isinstance(model, FaceRenderer) and path == "from_landmarks"
     return model.generate_clip(clip, None, window=window, chunk=chunk)
 
@@ -294,6 +321,8 @@ class ClipEvaluator:
         device: where the clip is moved.
         window: T of the renderer's sketches (a `FaceRenderer` alone).
         chunk: frames per forward pass.
+        temporal: the post-processing of the `from_audio` landmarks (None: `pmfs infer`'s
+            defaults).
     """
 
     model: LightningModule
@@ -302,6 +331,7 @@ class ClipEvaluator:
     device: str
     window: int = 5
     chunk: int = 16
+    temporal: TemporalOptions | None = None
 
     def __call__(self, clip: ClipInputs) -> PathScores:
         """path → metric → (value, weight) of one clip; FID statistics are updated too."""
@@ -313,7 +343,7 @@ class ClipEvaluator:
     def _score(self, clip: ClipInputs) -> PathScores:
         scores: PathScores = {}
         for path in self.paths:
-            out = generate(self.model, clip, path, self.window, self.chunk)
+            out = generate(self.model, clip, path, self.window, self.chunk, self.temporal)
             path_scores: dict[str, Score] = {}
             if path == "from_audio":
                 path_scores.update(landmark_scores(out.landmarks, clip.landmarks))
