@@ -106,10 +106,12 @@ def test_short_template_is_played_forward_and_backward(
     audio = read_speech(short_wav)
     clip, order = build_clip_inputs(template, track, crop_box(track), audio, 64)
     assert order.tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]
+    assert clip.frames.shape[0] == 4  # each template crop once, played by `frame_order`
+    frames = clip.target_frames(0, clip.num_frames)  # (10, 3, 64, 64)
     for k, i in enumerate(order.tolist()):
-        assert torch.equal(clip.frames[k], clip.frames[i])
+        assert torch.equal(frames[k], frames[i])
         assert torch.equal(clip.landmarks[k], clip.landmarks[i])
-    assert not torch.equal(clip.frames[1], clip.frames[2])  # the head moves: frames differ
+    assert not torch.equal(frames[1], frames[2])  # the head moves: frames differ
     out = tmp_path / "pingpong.mp4"
     args = ("--landmarks", str(raw_clip["landmarks"]), "--template-frames", "4")
     assert _infer(known_pmfs_checkpoint, short_wav, raw_clip["video"], out, *args) == 0
@@ -220,6 +222,37 @@ def test_single_image_is_animated(
         _check_only_the_face_changed(frame, template.frames[0], track.landmarks[0], f"frame {i}")
     rows = np.flatnonzero((speech.frames != template.frames[0]).any(axis=(0, 2, 3)))
     assert rows.min() > face[36:48, 1].max(), "changed above the lower face"
+
+
+def test_the_temporal_flags_reach_the_frames(
+    known_pmfs_checkpoint: Path, raw_clip: dict[str, Path], short_wav: Path, tmp_path: Path
+) -> None:
+    """`--smoothing none --no-vad` renders what those settings predict: the landmarks the run
+    draws are the ones `iter_generated` gives with the same options, not the defaults'."""
+    first = read_video(raw_clip["video"], with_audio=False).frames[0]
+    image = tmp_path / "face.png"
+    Image.fromarray(first).save(image)
+    np.save(tmp_path / "face.npy", np.load(raw_clip["landmarks"])[0])
+    common = ("--landmarks", str(tmp_path / "face.npy"), "--references", "2", "--crf", "0")
+    outs = {}
+    for name, flags in (("default", ()), ("raw", ("--smoothing", "none", "--no-vad"))):
+        outs[name] = tmp_path / f"{name}.mp4"
+        assert _infer(known_pmfs_checkpoint, short_wav, image, outs[name], *common, *flags) == 0
+    default, raw = (read_video(outs[k], with_audio=False).frames.astype(int) for k in outs)
+    model, _ = load_system(known_pmfs_checkpoint, torch.device("cpu"))
+    template = load_template(image)
+    track = detect_template(template, InferenceOptions(), landmarks=tmp_path / "face.npy")
+    clip, _ = build_clip_inputs(
+        template, track, crop_box(track), read_speech(short_wav), 64, 2,
+        *emotion_labels(model, None, None),
+    )  # fmt: skip
+    options = InferenceOptions(smoothing="none", vad=False)
+    drawn = {
+        name: torch.cat([lm for _, lm in iter_generated(model, clip, options=opts)])
+        for name, opts in (("default", InferenceOptions()), ("raw", options))
+    }
+    assert (drawn["default"] - drawn["raw"]).abs().max() > 1e-3  # the settings matter here
+    assert np.abs(default - raw).max() > 20, "the flags did not change the rendered frames"
 
 
 def test_face_alignment_on_the_sample_videos(

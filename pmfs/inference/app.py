@@ -2,7 +2,8 @@
 
 The page uploads (or records) speech and uploads a face video or photo, takes the run's main
 settings (references, emotion, level, duration), and runs the same inference library as
-`pmfs infer` (`pmfs.inference.run.run_inference`) — there is no second pipeline. Its progress bar
+`pmfs infer` (`pmfs.inference.run.run_inference`, on a `LoadedModel` loaded once) — there is
+no second pipeline. Its progress bar
 is the pipeline's own (`gr.Progress(track_tqdm=True)` follows the tqdm bar of
 `iter_output_frames`). The result plays in the page with its audio and can be downloaded; a bad
 input (no face, an unreadable file, silence of 0 s) shows one line in the page and the app goes
@@ -20,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,8 @@ from pmfs.inference.options import InferenceOptions
 
 if TYPE_CHECKING:
     import gradio as gr
+
+    from pmfs.inference.run import InferenceResult, LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ class AppSettings:
             the page sets references, emotion, level and duration per job.
         use_emotion: the checkpoint was trained with emotion labels (the page then offers them).
         default_references: K the checkpoint was trained with.
+        loaded: the model, loaded once for every job (None: loaded at the first job).
     """
 
     ckpt: Path
@@ -55,29 +59,29 @@ class AppSettings:
     options: InferenceOptions
     use_emotion: bool
     default_references: int
+    loaded: LoadedModel | None = field(default=None, repr=False, compare=False)
 
 
 def load_settings(
     ckpt: Path, results_dir: Path, options: InferenceOptions | None = None
 ) -> AppSettings:
-    """Check the checkpoint once, before the page is served (a wrong file fails here, in one
+    """Load the checkpoint once, before the page is served (a wrong file fails here, in one
     line, not at the first visitor's job), and read what the page offers from it."""
-    import torch
-
-    from pmfs.inference.run import load_system
+    from pmfs.inference.run import LoadedModel
 
     if not ckpt.is_file():
         raise FileNotFoundError(f"no checkpoint at {ckpt}")
-    model, data = load_system(ckpt, torch.device("cpu"))
-    use_emotion = bool(getattr(model.audio_to_mouth.network, "use_emotion", False))
-    del model
+    options = options or InferenceOptions()
+    loaded = LoadedModel.load(ckpt, options.device)
+    use_emotion = bool(getattr(loaded.model.audio_to_mouth.network, "use_emotion", False))
     results_dir.mkdir(parents=True, exist_ok=True)
     return AppSettings(
         ckpt=ckpt,
         results_dir=results_dir,
-        options=options or InferenceOptions(),
+        options=options,
         use_emotion=use_emotion,
-        default_references=int(data.get("num_references", 3)),
+        default_references=int(loaded.data.get("num_references", 3)),
+        loaded=loaded,
     )
 
 
@@ -111,11 +115,21 @@ def job_options(
 
 
 class Jobs:
-    """Runs the page's jobs: one `run_inference` each, its output in `settings.results_dir`."""
+    """Runs the page's jobs with the model loaded once: each job is `pmfs infer`'s run
+    (`run_inference`'s steps on the `LoadedModel`), its output in `settings.results_dir`."""
 
     def __init__(self, settings: AppSettings) -> None:
         self.settings = settings
+        self.loaded = settings.loaded
         self.count = 0
+
+    def infer(self, audio: str, face: str, options: InferenceOptions) -> InferenceResult:
+        """One video: `run_inference` on the model loaded once."""
+        from pmfs.inference.run import LoadedModel, run_inference
+
+        if self.loaded is None:
+            self.loaded = LoadedModel.load(self.settings.ckpt, options.device)
+        return run_inference(self.loaded, audio, face, self.out_path(), options)
 
     def out_path(self) -> Path:
         """A new, unique output path."""
@@ -139,7 +153,6 @@ class Jobs:
             first two are None and the line says what was wrong, in one line.
         """
         from pmfs.faces.detect import DetectorWeightsError
-        from pmfs.inference.run import run_inference
 
         if not audio:
             return None, None, "error: upload or record the speech first"
@@ -147,7 +160,7 @@ class Jobs:
             return None, None, "error: upload a face video or photo first"
         try:
             options = job_options(self.settings, references, emotion, level, duration)
-            result = run_inference(self.settings.ckpt, audio, face, self.out_path(), options)
+            result = self.infer(audio, face, options)
         except (OSError, ValueError, DetectorWeightsError, RuntimeError) as exc:
             log.warning("job failed: %s", exc)
             return None, None, "error: " + " ".join(str(exc).split())  # one line

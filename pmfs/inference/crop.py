@@ -53,7 +53,10 @@ def build_clip_inputs(
 ) -> tuple[ClipInputs, np.ndarray]:
     """The cropped clip the model runs on, one frame per 25 fps frame of the audio.
 
-    References: K template frames spread over mouth opening, or the image itself K times.
+    References: K template frames spread over mouth opening, or the image itself K times. The
+    M template crops are kept once (`ClipInputs.frame_order` plays them to the N output frames;
+    the renderer builds each chunk's frames on demand), so memory does not grow with the
+    audio's length: only the (N, 80, 16) mel windows and (N, 68, 2) landmarks do.
 
     Args:
         template: the target's frames; track: their faces; box: the crop.
@@ -61,8 +64,8 @@ def build_clip_inputs(
         size: the model's image size.
 
     Returns:
-        The clip (CPU tensors; landmarks normalized over the crop) and the (N,) template index
-        of each output frame.
+        The clip (CPU tensors; `frames` (M, 3, S, S), landmarks (N, 68, 2) normalized over the
+        crop) and the (N,) template index of each output frame.
     """
     n = num_video_frames(len(audio))
     order = playback_indices(template.num_frames, n)
@@ -74,13 +77,14 @@ def build_clip_inputs(
     index = torch.from_numpy(order)
     clip = ClipInputs(
         mel=torch.from_numpy(mel_windows(audio, n)).float(),
-        frames=frames[index],
+        frames=frames,
         landmarks=landmarks[index],
         ref_frames=frames[refs],
         ref_landmarks=landmarks[refs],
         emotion=emotion,
         level=level,
         audio=audio,
+        frame_order=index,
     )
     return clip, order
 

@@ -1,8 +1,10 @@
 """The whole `pmfs infer` run: a checkpoint + speech + a target face → a talking-face mp4.
 
 `run_inference` chains the steps: `read_speech`, `load_template` (`pmfs.inference.template`),
-`load_system`, `detect_template` (`pmfs.inference.tracking`), `crop_box` and
-`build_clip_inputs` (`pmfs.inference.crop`), then `iter_output_frames`: the whole chain
+`LoadedModel.load` (the checkpoint, and the face detector, built once), `TargetFace.detect`
+(`detect_faces`, `pmfs.inference.tracking`), then `render_video`: the track and crop of the
+frames this audio needs (`TargetFace.track`), `build_clip_inputs` (`pmfs.inference.crop`), then
+`iter_output_frames`: the whole chain
 (`iter_generated`: `PMFS.predict_clip_landmarks`, then the renderer with the references encoded
 once) chunk by chunk, each generated face pasted back into its template frame; `write_video`
 muxes the audio (H.264 + AAC, 25 fps, atomic).
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,14 @@ from pmfs.faces.crop import CropBox
 from pmfs.inference.crop import build_clip_inputs, crop_box, paste_back, paste_masks
 from pmfs.inference.options import InferenceOptions
 from pmfs.inference.template import InferenceInputError, Template, load_template
-from pmfs.inference.tracking import FaceDetector, FaceTrack, detect_template, face_detector
+from pmfs.inference.tracking import (
+    Detections,
+    FaceDetector,
+    FaceTrack,
+    detect_faces,
+    face_detector,
+    track_template,
+)
 from pmfs.stages.system import PMFS
 from pmfs.video_writer import write_video
 
@@ -37,23 +46,29 @@ log = logging.getLogger(__name__)
 
 
 def iter_generated(
-    model: PMFS, clip: ClipInputs, chunk: int = 16
+    model: PMFS, clip: ClipInputs, chunk: int = 16, options: InferenceOptions | None = None
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """The whole chain over a clip, chunk by chunk (for a progress bar and bounded output).
 
-    The same computation as `PMFS.generate_clip`: landmarks of every frame from the audio, then
-    the renderer on T-frame sketch windows with the references encoded once.
+    `PMFS.generate_clip`'s computation with the landmarks post-processed as `pmfs evaluate`
+    does (`pmfs.inference.temporal.generated_landmarks`): landmarks of every frame from the
+    audio, smoothed over time and closed in silence, then the renderer on T-frame sketch
+    windows with the references encoded once.
 
     Args:
         model: a `pmfs.PMFS` in eval mode, on the clip's device.
         clip: the clip.
         chunk: frames per renderer pass.
+        options: the run's settings; their `TemporalOptions` are used (None: the defaults).
 
     Yields:
         Per chunk: (c, 3, S, S) float32 [0, 1] generated frames and the (c, 68, 2) normalized
         landmarks they were drawn from.
     """
-    landmarks = model.predict_clip_landmarks(clip)  # both run without autograd
+    from pmfs.inference.temporal import generated_landmarks
+
+    # the landmark stages and `iter_clip` run without autograd
+    landmarks = generated_landmarks(model, clip, options or InferenceOptions())
     start = 0
     for frames, _ in model.renderer.iter_clip(clip, landmarks, window=model.window, chunk=chunk):
         yield frames, landmarks[start : start + len(frames)]
@@ -70,6 +85,7 @@ def iter_output_frames(
     *,
     chunk: int = 16,
     progress: bool = False,
+    options: InferenceOptions | None = None,
 ) -> Iterator[np.ndarray]:
     """The output video's frames: each generated face pasted into its template frame.
 
@@ -79,6 +95,7 @@ def iter_output_frames(
         template, track, box: the target's frames, faces and crop.
         chunk: frames per renderer pass.
         progress: show a progress bar (frames).
+        options: the run's settings, for their `TemporalOptions` (None: the defaults).
 
     Yields:
         (H, W, 3) uint8 RGB frames in the template's resolution; frames whose face was lost for
@@ -89,7 +106,7 @@ def iter_output_frames(
     bar = tqdm(total=clip.num_frames, unit="frame", desc="pmfs infer", disable=not progress)
     start = 0
     try:
-        for faces, landmarks in iter_generated(model, clip, chunk):
+        for faces, landmarks in iter_generated(model, clip, chunk, options):
             n = len(faces)
             pose = clip.landmarks[start : start + n].to(landmarks.device)
             masks = paste_masks(landmarks, pose, clip.size).cpu()
@@ -104,7 +121,7 @@ def iter_output_frames(
 
 @dataclass
 class InferenceResult:
-    """What `run_inference` did.
+    """What one run (`run_inference`, `render_video`) did.
 
     Attributes:
         out: the video written.
@@ -181,8 +198,160 @@ def read_speech(path: str | Path) -> np.ndarray:
     return audio
 
 
+def cut_speech(audio: np.ndarray, options: InferenceOptions) -> np.ndarray:
+    """The first `options.duration` seconds of (A,) audio (all of it when None)."""
+    if options.duration is None:
+        return audio
+    return audio[: max(1, round(options.duration * SAMPLE_RATE))]
+
+
+def frames_needed(num_samples: int, options: InferenceOptions) -> tuple[int, int]:
+    """(N, M): the output frames of `num_samples` of 16 kHz audio, and the template frames
+    they use (at most N, at most `options.template_frames`)."""
+    n = num_video_frames(num_samples)
+    return n, n if options.template_frames is None else min(n, options.template_frames)
+
+
+@dataclass
+class LoadedModel:
+    """A checkpoint loaded once for any number of runs, and the face detector they share.
+
+    Attributes:
+        model: the `PMFS` system in eval mode on `device`.
+        data: the checkpoint's data config (`image_size`, `num_references`, ...).
+        device: where it runs.
+    """
+
+    model: PMFS
+    data: dict[str, Any]
+    device: torch.device
+    _detector: tuple[FaceDetector, str] | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, ckpt: str | Path, device: str = "auto") -> LoadedModel:
+        """Load a `pmfs fit` checkpoint of `pmfs.PMFS` on `device` ("auto": a GPU if any)."""
+        where = resolve_device(device)
+        model, data = load_system(ckpt, where)
+        return cls(model, data, where)
+
+    def detector(self, options: InferenceOptions) -> tuple[FaceDetector, str]:
+        """The detector `options.detector` names and the line saying which and why; built once,
+        from the options of the first call (a batch shares its detector settings)."""
+        if self._detector is None:
+            from pmfs.faces.detect import resolve_detector
+
+            choice = resolve_detector(options.detector)
+            built = face_detector(choice.name, str(self.device), options.batch_size)
+            self._detector = built, choice.line
+        return self._detector
+
+    def clip_settings(self, options: InferenceOptions) -> tuple[int, int]:
+        """(S, K): the crop size and reference count of a run (the options, else the ckpt's)."""
+        size = options.size or int(self.data.get("image_size", 256))
+        return size, options.num_references or int(self.data.get("num_references", 3))
+
+
+@dataclass
+class TargetFace:
+    """A target face read and detected once; each run takes the frames it needs from it.
+
+    Attributes:
+        template: its first L frames (L: what the longest run needs).
+        detections: the raw detections of those frames (`detect_faces`: (L, 68, 2) landmarks
+            in pixels, NaN where no face, and (L,) face counts).
+        detector: the line saying where the landmarks came from.
+    """
+
+    template: Template
+    detections: Detections
+    detector: str
+
+    @classmethod
+    def detect(
+        cls,
+        template: Template,
+        options: InferenceOptions,
+        loaded: LoadedModel,
+        landmarks: str | Path | None = None,
+        detector: FaceDetector | None = None,
+    ) -> TargetFace:
+        """Detect the faces of `template` with a landmark file, `detector`, or the loaded
+        model's detector (`options.detector`)."""
+        if landmarks is not None:
+            line = f"landmarks: {landmarks} (--landmarks)"
+        elif detector is not None:
+            line = f"landmark detector: {type(detector).__name__} (given)"
+        else:
+            detector, line = loaded.detector(options)
+        log.info("%s", line)
+        return cls(template, detect_faces(template, options, landmarks, detector), line)
+
+    def track(self, frames: int, options: InferenceOptions) -> tuple[Template, FaceTrack, CropBox]:
+        """The first `frames` template frames (fewer if the face is shorter), their track and
+        crop: exactly what a run that read only those frames would get (detection is causal;
+        gap filling, smoothing and the crop use those frames only).
+
+        Raises:
+            NoFaceError: no face in any of them.
+        """
+        m = min(frames, self.template.num_frames)
+        template = replace(self.template, frames=self.template.frames[:m])
+        d = self.detections
+        head = Detections(d.landmarks[:m], d.faces[:m], d.rule, d.reason)
+        track = track_template(head, template, options)
+        return template, track, crop_box(track, options.crop_scale, options.crop_shift)
+
+
+def render_video(
+    loaded: LoadedModel,
+    audio: np.ndarray,
+    face: TargetFace,
+    out: str | Path,
+    options: InferenceOptions,
+) -> InferenceResult:
+    """One output video: `audio` (already cut by `cut_speech`) drives `face`.
+
+    Args:
+        loaded: the model.
+        audio: (A,) float32 16 kHz mono.
+        face: the target, detected for at least this run's template frames.
+        out: the .mp4 to write (atomically).
+        options: the run's settings.
+    """
+    began = time.perf_counter()
+    n, limit = frames_needed(len(audio), options)
+    template, track, box = face.track(limit, options)
+    size, k = loaded.clip_settings(options)
+    labels = emotion_labels(loaded.model, options.emotion, options.level)
+    clip, order = build_clip_inputs(template, track, box, audio, size, k, *labels)
+    frames = iter_output_frames(
+        loaded.model,
+        clip.to(loaded.device),
+        template,
+        track,
+        box,
+        order,
+        chunk=options.chunk,
+        progress=options.progress,
+        options=options,
+    )
+    write_video(out, frames, VIDEO_FPS, audio, SAMPLE_RATE, crf=options.crf)
+    return InferenceResult(
+        out=Path(out),
+        frames=n,
+        template_frames=template.num_frames,
+        size=(int(template.frames.shape[1]), int(template.frames.shape[2])),
+        missing=track.missing,
+        passed_through=int(track.passthrough.sum()),
+        multi_face=track.multi_face,
+        box=box,
+        seconds=time.perf_counter() - began,
+        detector=face.detector,
+    )
+
+
 def run_inference(
-    ckpt: str | Path,
+    ckpt: str | Path | LoadedModel,
     audio_path: str | Path,
     face_path: str | Path,
     out: str | Path,
@@ -193,8 +362,10 @@ def run_inference(
 ) -> InferenceResult:
     """Audio + a target face → a talking-face mp4 (H.264 + AAC, 25 fps, the audio's length).
 
+    The inputs are read before the model is loaded, so a bad file fails fast.
+
     Args:
-        ckpt: a `pmfs fit` checkpoint of `pmfs.PMFS`.
+        ckpt: a `pmfs fit` checkpoint of `pmfs.PMFS`, or one already loaded (`pmfs app`).
         audio_path: speech in any format (wav, mp3, m4a, a video's track, ...).
         face_path: the target: a video (played forward and backward, or trimmed, to the audio's
             length) or an image (animated).
@@ -209,59 +380,9 @@ def run_inference(
     """
     options = options or InferenceOptions()
     began = time.perf_counter()
-    audio = read_speech(audio_path)
-    if options.duration is not None:
-        audio = audio[: max(1, round(options.duration * SAMPLE_RATE))]
-    n = num_video_frames(len(audio))
-    limit = n if options.template_frames is None else min(n, options.template_frames)
-    template = load_template(face_path, max_frames=limit)
-    device = resolve_device(options.device)
-    model, data = load_system(ckpt, device)
-    detector, line = _detector(options, device, landmarks, detector)
-    log.info("%s", line)
-    track = detect_template(template, options, landmarks, detector)
-    box = crop_box(track, options.crop_scale, options.crop_shift)
-    k = options.num_references or int(data.get("num_references", 3))
-    size = options.size or int(data.get("image_size", 256))
-    labels = emotion_labels(model, options.emotion, options.level)
-    clip, order = build_clip_inputs(template, track, box, audio, size, k, *labels)
-    frames = iter_output_frames(
-        model,
-        clip.to(device),
-        template,
-        track,
-        box,
-        order,
-        chunk=options.chunk,
-        progress=options.progress,
-    )
-    write_video(out, frames, VIDEO_FPS, audio, SAMPLE_RATE, crf=options.crf)
-    return InferenceResult(
-        out=Path(out),
-        frames=n,
-        template_frames=template.num_frames,
-        size=(int(template.frames.shape[1]), int(template.frames.shape[2])),
-        missing=track.missing,
-        passed_through=int(track.passthrough.sum()),
-        multi_face=track.multi_face,
-        box=box,
-        seconds=time.perf_counter() - began,
-        detector=line,
-    )
-
-
-def _detector(
-    options: InferenceOptions,
-    device: torch.device,
-    landmarks: str | Path | None,
-    detector: FaceDetector | None,
-) -> tuple[FaceDetector | None, str]:
-    """The detector of a run (None: the landmark file) and the line saying which and why."""
-    from pmfs.faces.detect import resolve_detector
-
-    if landmarks is not None:
-        return None, f"landmarks: {landmarks} (--landmarks)"
-    if detector is not None:
-        return detector, f"landmark detector: {type(detector).__name__} (given)"
-    choice = resolve_detector(options.detector)
-    return face_detector(choice.name, str(device), options.batch_size), choice.line
+    audio = cut_speech(read_speech(audio_path), options)
+    template = load_template(face_path, max_frames=frames_needed(len(audio), options)[1])
+    loaded = ckpt if isinstance(ckpt, LoadedModel) else LoadedModel.load(ckpt, options.device)
+    face = TargetFace.detect(template, options, loaded, landmarks, detector)
+    result = render_video(loaded, audio, face, out, options)
+    return replace(result, seconds=time.perf_counter() - began)

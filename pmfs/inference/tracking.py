@@ -7,7 +7,8 @@ detector; the largest face), `DlibFaces` (dlib, one face tracked from frame to f
 `pmfs data synth --raw`; the largest face). `face_detector` builds the one `--detector` names.
 `track_faces` interpolates frames without a face (gaps up to `max_gap` frames; longer gaps are
 passed through unchanged) and smooths the track with preprocessing's own `fill_gaps` and
-`smooth` (`pmfs.faces.crop`). `detect_template` chains them and logs what it found.
+`smooth` (`pmfs.faces.crop`). `detect_template` chains them (`detect_faces`, the costly part,
+then `track_template`) and logs what it found.
 """
 
 from __future__ import annotations
@@ -251,17 +252,20 @@ def _long_runs(mask: np.ndarray, max_len: int) -> np.ndarray:
     return out
 
 
-def detect_template(
+def detect_faces(
     template: Template,
     options: InferenceOptions,
     landmarks: str | Path | None = None,
     detector: FaceDetector | None = None,
-) -> FaceTrack:
-    """The face track of a template: from `landmarks` (a .npy), `detector`, or the detector
-    `options.detector` names (`auto` resolved by `pmfs.faces.detect.resolve_detector`).
+) -> Detections:
+    """The raw detections of every template frame (the costly part of tracking): from
+    `landmarks` (a .npy), `detector`, or the detector `options.detector` names (`auto` resolved
+    by `pmfs.faces.detect.resolve_detector`).
 
-    Logs how many frames had no face (interpolated / passed through, and why when the detector
-    says) and how many several.
+    Every detector here is causal (a frame's detection depends on it and the frames before it;
+    dlib's tracking runs forward), so the detections of a template's first M frames are the
+    first M detections of a longer template: `pmfs infer --batch` detects a face shared by
+    several jobs once, for the longest of them.
     """
     if landmarks is not None:
         detector = LandmarkFileFaces(landmarks, template.source_fps)
@@ -270,9 +274,21 @@ def detect_template(
 
         name = resolve_detector(options.detector).name
         detector = face_detector(name, str(resolve_device(options.device)), options.batch_size)
-    track = track_faces(
-        detector(template.frames), template.source, options.max_gap, options.smooth_window
-    )
+    return detector(template.frames)
+
+
+def track_template(
+    detections: Detections, template: Template, options: InferenceOptions
+) -> FaceTrack:
+    """`track_faces` of a template's detections (`options.max_gap`, `options.smooth_window`).
+
+    Logs how many frames had no face (interpolated / passed through, and why when the detector
+    says) and how many several.
+
+    Raises:
+        NoFaceError: no frame has a face.
+    """
+    track = track_faces(detections, template.source, options.max_gap, options.smooth_window)
     if track.missing:
         passed = int(track.passthrough.sum())
         log.warning(
@@ -291,3 +307,13 @@ def detect_template(
             track.rule,
         )
     return track
+
+
+def detect_template(
+    template: Template,
+    options: InferenceOptions,
+    landmarks: str | Path | None = None,
+    detector: FaceDetector | None = None,
+) -> FaceTrack:
+    """The face track of a template: `detect_faces`, then `track_template`."""
+    return track_template(detect_faces(template, options, landmarks, detector), template, options)

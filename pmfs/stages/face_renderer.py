@@ -191,9 +191,8 @@ class FaceRenderer(LightningModule):
         refs = self.encode_references(clip.ref_frames[None], clip.ref_landmarks[None])
         for start in range(0, n, chunk):
             rows = index[start : start + chunk]
-            out = self.render(
-                landmarks[rows], clip.frames[start : start + chunk], refs.expand(len(rows))
-            )
+            target = clip.target_frames(start, start + chunk)  # (c, 3, H, W), built per chunk
+            out = self.render(landmarks[rows], target, refs.expand(len(rows)))
             yield out.image.clamp(0, 1), out.centre_sketch()
 
     @torch.no_grad()

@@ -11,6 +11,8 @@ Sub-commands (one module each, registered in `SUBCOMMANDS`):
 - `all` (also `pmfs bench` with no sub-command): the three above, one report, one JSON.
 - `faces` (`faces.py`): frames/s per worker of the dlib landmark path at 256², 720p and 1080p,
   on real frames of the talking-man sample (else scikit-image's astronaut); no model.
+- `memory` (`memory.py`): peak RSS of a real `pmfs infer` process (a checkpoint, a face) at
+  several audio lengths, e.g. 10 s and 60 s: memory must not grow with the audio (issue 16).
 
 The model comes from a `pmfs fit` config (`--config`, default experiments/full.yaml) through the
 real CLI parser (`model.py`). `--device cpu|cuda`, `--precision 32|bf16-mixed`; warm-up
@@ -35,6 +37,7 @@ from pmfs.commands.bench.faces import FacesOptions, faces_payload, faces_table
 from pmfs.commands.bench.harness import machine, report
 from pmfs.commands.bench.infer import InferOptions, infer_payload, infer_table
 from pmfs.commands.bench.loader import LoaderOptions, loader_payload, loader_table
+from pmfs.commands.bench.memory import MemoryOptions, memory_payload, memory_table
 from pmfs.commands.bench.train import TrainOptions, train_payload, train_table
 from pmfs.options import add_options, option, options_from_args
 
@@ -125,6 +128,12 @@ SUBCOMMANDS: dict[str, Benchmark] = {
         faces_payload,
         faces_table,
         "frames/s per worker of the dlib landmark path at 256², 720p and 1080p",
+    ),
+    "memory": Benchmark(
+        MemoryOptions,
+        memory_payload,
+        memory_table,
+        "peak RSS of a real `pmfs infer` run at several audio lengths (bounded memory)",
     ),
 }
 """name → the benchmark."""
