@@ -15,13 +15,14 @@ without them the test skips with the command that installs them.
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,25 +76,46 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
+def _get(url: str, timeout: float = 10) -> bytes:
+    """GET `url` on this machine with `http.client` (no proxy settings apply to it)."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        connection.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise OSError(f"GET {url}: HTTP {response.status}")
+        return body
+    finally:
+        connection.close()
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 300) -> None:
+    """Until the page answers; on failure the message carries the last error and the app's log."""
+    deadline, last = time.monotonic() + timeout, "no answer"
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"pmfs app exited with {process.returncode}")
+            break
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
+            _get(url, timeout=5)
+            return
+        except OSError as exc:
+            last = f"{type(exc).__name__}: {exc}"
             time.sleep(1)
-    raise AssertionError(f"pmfs app did not answer at {url} in {timeout} s")
+    tail = log.read_text(errors="replace")[-1500:]
+    raise AssertionError(
+        f"pmfs app (exit code {process.poll()}) did not answer at {url} in {timeout} s; last "
+        f"error: {last}; its log ends with:\n{tail}"
+    )
 
 
 @pytest.fixture
 def app_url(known_pmfs_checkpoint: Path, tmp_path: Path) -> Iterator[str]:
     """`pmfs app` serving the known checkpoint on a free port, stopped after the test."""
     port = _free_port()
-    log = (tmp_path / "app.log").open("wb")
+    log_path = tmp_path / "app.log"
+    log = log_path.open("wb")
     env = os.environ | {"GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "pmfs", "app", "--ckpt", str(known_pmfs_checkpoint)]
     command += ["--port", str(port), "--results", str(tmp_path / "results")]
@@ -101,7 +123,7 @@ def app_url(known_pmfs_checkpoint: Path, tmp_path: Path) -> Iterator[str]:
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/"
     try:
-        _wait_for(url, process)
+        _wait_for(url, process, log_path)
         yield url
     finally:
         process.terminate()
@@ -209,7 +231,7 @@ def test_app_in_a_real_browser(browser: object, app_url: str, tmp_path: Path) ->
         shutil.copy(screenshot, target)
 
     served = tmp_path / "served.mp4"
-    urllib.request.urlretrieve(src, served)
+    served.write_bytes(_get(src, timeout=60))
     _check_video(served, SECONDS)
 
 

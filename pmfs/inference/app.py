@@ -152,7 +152,7 @@ class Jobs:
             (the video to play, the file to download, the status line). On bad input the
             first two are None and the line says what was wrong, in one line.
         """
-        from pmfs.faces.detect import DetectorWeightsError
+        from pmfs.inference.batch import JOB_ERRORS  # what fails one job, not the server
 
         if not audio:
             return None, None, "error: upload or record the speech first"
@@ -161,7 +161,7 @@ class Jobs:
         try:
             options = job_options(self.settings, references, emotion, level, duration)
             result = self.infer(audio, face, options)
-        except (OSError, ValueError, DetectorWeightsError, RuntimeError) as exc:
+        except JOB_ERRORS as exc:
             log.warning("job failed: %s", exc)
             return None, None, "error: " + " ".join(str(exc).split())  # one line
         line = (
