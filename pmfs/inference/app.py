@@ -152,7 +152,7 @@ class Jobs:
             (the video to play, the file to download, the status line). On bad input the
             first two are None and the line says what was wrong, in one line.
         """
-        from pmfs.inference.batch import JOB_ERRORS  # what fails one job, not the server
+        from pmfs.inference.batch import JOB_ERRORS, one_line  # a job's errors, not the server's
 
         if not audio:
             return None, None, "error: upload or record the speech first"
@@ -163,7 +163,7 @@ class Jobs:
             result = self.infer(audio, face, options)
         except JOB_ERRORS as exc:
             log.warning("job failed: %s", exc)
-            return None, None, "error: " + " ".join(str(exc).split())  # one line
+            return None, None, f"error: {one_line(exc)}"
         line = (
             f"done: {result.frames} frames ({result.frames / 25:.2f} s) at "
             f"{result.size[1]}×{result.size[0]} in {result.seconds:.1f} s"

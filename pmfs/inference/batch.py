@@ -143,7 +143,7 @@ def _run_group(
         try:
             audio = cut_speech(read_speech(job.audio), job.options)
         except JOB_ERRORS as exc:
-            yield _failed(job, _reason(exc), began)
+            yield _failed(job, one_line(exc), began)
             continue
         needed.append((job, frames_needed(len(audio), job.options)[1]))
     face: TargetFace | None = None
@@ -159,7 +159,7 @@ def _run_group(
                 template = load_template(job.face, max_frames=longest)
                 face = TargetFace.detect(template, job.options, loaded, job.landmarks, detector)
         except JOB_ERRORS as exc:
-            face_error = _reason(exc)
+            face_error = one_line(exc)
             yield _failed(job, face_error, began)
             continue
         yield _render(loaded, job, face, began)
@@ -172,7 +172,7 @@ def _render(loaded: LoadedModel, job: Job, face: TargetFace, began: float) -> Jo
         options = replace(job.options, progress=False)
         done = render_video(loaded, audio, face, job.out, options)
     except JOB_ERRORS as exc:
-        return _failed(job, _reason(exc), began)
+        return _failed(job, one_line(exc), began)
     return JobResult(job, "ok", time.perf_counter() - began, done.frames)
 
 
@@ -181,6 +181,6 @@ def _failed(job: Job, reason: str, began: float) -> JobResult:
     return JobResult(job, "failed", time.perf_counter() - began, error=reason)
 
 
-def _reason(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """An exception as one line (its type when it has no message)."""
     return " ".join(str(exc).split()) or type(exc).__name__
