@@ -169,9 +169,15 @@ class FaceRendererNet(nn.Module):
         self.coarse_motion: MotionHead | None = None
         self.refine_motion: MotionHead | None = None
         self.confidence: MotionHead | None = None
+        # with a working size, a third head refines the motion one level finer (h/2^(L-2)): the
+        # flow and confidence upsampled to the output then start from the same resolution
+        # (relative to the output) as the paper's renderer at twice the size
+        self.fine_motion: MotionHead | None = None
         if warping:
             self.coarse_motion = MotionHead(widths[-1], widths[-1], hidden, 3)
             self.refine_motion = MotionHead(widths[-2], widths[-2] + 3, hidden, 3)
+            if working_size is not None and levels >= 2:
+                self.fine_motion = MotionHead(widths[-3], widths[-3] + 3, widths[-3], 3)
         else:
             self.confidence = MotionHead(widths[-1], widths[-1], hidden, 1)
         self.bottleneck = nn.Sequential(
@@ -247,20 +253,22 @@ class FaceRendererNet(nn.Module):
     def _motion(
         self, target: list[Tensor], refs: list[Tensor], prior: Tensor | None
     ) -> tuple[Tensor, Tensor | None]:
-        """Confidence logits (B, K, 1, h, w) and flow (B, K, 2, h, w) (None without warping);
-        `prior`: (B, K, 2, h, w) landmark flow the learned flow is added to, or None."""
+        """Confidence logits (B, K, 1, h, w) and flow (B, K, 2, h, w) (None without warping),
+        at level L-1 (level L-2 with the fine head); `prior`: (B, K, 2, h, w) landmark flow at
+        level L-1 the learned flow is added to, or None."""
         if self.coarse_motion is None or self.refine_motion is None:
             assert self.confidence is not None
             return self.confidence(target[-1], refs[-1]), None
-        coarse = self.coarse_motion(target[-1], refs[-1])  # (B, K, 3, h/2, w/2)
-        size = target[-2].shape[-2:]
-        coarse = F.interpolate(
-            coarse.flatten(0, 1), size=size, mode="bilinear", align_corners=False
-        ).unflatten(0, coarse.shape[:2])  # (B, K, 3, h, w)
+        coarse = upsample_motion(self.coarse_motion(target[-1], refs[-1]), target[-2])
         flow = coarse[:, :, :2] if prior is None else coarse[:, :, :2] + prior
-        ref_mid = warp(refs[-2], flow)
         start = torch.cat([flow, coarse[:, :, 2:]], dim=2)  # (B, K, 3, h, w)
-        motion = start + self.refine_motion(target[-2], torch.cat([ref_mid, start], dim=2))
+        motion = start + self.refine_motion(
+            target[-2], torch.cat([warp(refs[-2], flow), start], dim=2)
+        )
+        if self.fine_motion is not None:
+            start = upsample_motion(motion, target[-3])  # (B, K, 3, 2h, 2w)
+            ref_fine = warp(refs[-3], start[:, :, :2])
+            motion = start + self.fine_motion(target[-3], torch.cat([ref_fine, start], dim=2))
         return motion[:, :, 2:], motion[:, :, :2]
 
     def _prior(
@@ -299,8 +307,8 @@ class FaceRendererNet(nn.Module):
                 this way; the sketches carry it). None: the flow starts at identity.
 
         Returns:
-            `RendererNetOutput`; `confidence` and `flow` at h/2^(L-1) with warping, at h/2^L
-            without.
+            `RendererNetOutput`; `confidence` and `flow` at h/2^(L-1) with warping (h/2^(L-2)
+            with a working size and L ≥ 2), at h/2^L without.
         """
         B = masked_target.shape[0]
         H, W = refs.images.shape[-2:]
@@ -346,6 +354,14 @@ class FaceRendererNet(nn.Module):
             flow=flow,
             warped_images=ref_images if flow is not None else None,
         )
+
+
+def upsample_motion(motion: Tensor, like: Tensor) -> Tensor:
+    """(B, K, C, h, w) motion (flow + confidence logit) → (B, K, C, H', W') bilinearly at the
+    size of `like` (..., H', W'); normalized flow needs no rescaling."""
+    return F.interpolate(
+        motion.flatten(0, 1), size=like.shape[-2:], mode="bilinear", align_corners=False
+    ).unflatten(0, motion.shape[:2])
 
 
 def renderer_flops(

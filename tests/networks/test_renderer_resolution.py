@@ -108,3 +108,25 @@ def test_gradients_reach_the_flow_through_the_full_size_warp() -> None:
     F.l1_loss(out.image, torch.rand(1, 3, 128, 128, generator=g)).backward()
     assert net.coarse_motion is not None and net.coarse_motion.head.weight.grad is not None
     assert net.coarse_motion.head.weight.grad.abs().sum() > 0
+
+
+def test_with_a_working_size_the_flow_is_refined_one_level_finer() -> None:
+    """Flow and confidence come out at h/2^(L-2) (16² for a 32² network, L = 3) against h/2^(L-1)
+    for the paper's renderer; the fine head starts at zero and the loss reaches it."""
+    net, full = _net(), _net(None)
+    assert net.fine_motion is not None and full.fine_motion is None
+    assert not any(p.any() for p in net.fine_motion.head.parameters())
+    g = torch.Generator().manual_seed(3)
+    frames = torch.rand(1, 2, 3, 128, 128, generator=g)
+    refs = net.encode_references(frames, torch.rand(1, 2, 1, 32, 32, generator=g))
+    sketches = torch.rand(1, 3, 1, 32, 32, generator=g)
+    target = torch.rand(1, 3, 32, 32, generator=g)
+    out = net(sketches, target, refs)
+    assert out.flow is not None and out.flow.shape == (1, 2, 2, 16, 16)
+    assert out.confidence.shape == (1, 2, 1, 16, 16)
+    (out.image - frames[:, 0]).square().mean().backward()
+    weight = net.fine_motion.head.weight
+    assert weight.grad is not None and weight.grad.abs().sum() > 0
+    full_refs = full.encode_references(frames, torch.rand(1, 2, 1, 128, 128, generator=g))
+    full_out = full(torch.rand(1, 3, 1, 128, 128), torch.rand(1, 3, 128, 128), full_refs)
+    assert full_out.flow is not None and full_out.flow.shape[-1] == 128 // 4  # h/2^(L-1)
