@@ -71,8 +71,30 @@ def load_model(
             f"{path} holds no model config (no hyper_parameters._class_path): it was not "
             f"written by `pmfs fit`. Rebuild the model in Python and load its state_dict"
         )
-    model = model_class(class_path).load_from_checkpoint(path, map_location=map_location)
+    try:
+        model = model_class(class_path).load_from_checkpoint(path, map_location=map_location)
+    except RuntimeError as err:  # the config builds other weights than the file holds
+        if "state_dict" not in str(err):
+            raise
+        raise CheckpointError(
+            f"{path}'s weights do not fit the model its config builds with this PMFS version "
+            f"({_key_mismatch(str(err))}): it was written by another version; retrain it "
+            "(`pmfs fit`) or check out the version that wrote it"
+        ) from err
     return model.eval() if eval_mode else model
+
+
+def _key_mismatch(message: str) -> str:
+    """The first missing / unexpected keys of a `load_state_dict` error, on one line."""
+    parts = []
+    for label in ("Missing key(s)", "Unexpected key(s)"):
+        start = message.find(label)
+        if start >= 0:
+            keys = message[start:].split(":", 1)[1].split(".\n", 1)[0]
+            names = [k.strip(' "') for k in keys.split(",") if k.strip()]
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            parts.append(f"{label.split()[0].lower()} {', '.join(names[:3])}{more}")
+    return "; ".join(parts) or message.splitlines()[0]
 
 
 def data_config(path: str | Path) -> dict[str, Any]:

@@ -221,10 +221,10 @@ def test_ablation_overlays_change_what_they_say(
             "data.init_args.background": "remove",
         },
         "mask_content_hull": {"model.init_args.renderer.init_args.target_mask": "content_hull"},
-        "working_size": {"model.init_args.renderer.init_args.network.init_args.working_size": 128},
+        "full_resolution": {"model.init_args.renderer.init_args.network.init_args.working_size": None},
     }
     working = "model.init_args.renderer.init_args.network.init_args.working_size"
-    assert base[working] is None  # full.yaml: the paper's full-resolution renderer (issue 15)
+    assert base[working] == 128  # full.yaml: the network at 128², its maps at the output size
     for overlay in ABLATIONS:
         changed = {k: v for k, v in parsed(overlay).items() if base.get(k) != v}
         changed.pop("config", None)

@@ -127,6 +127,7 @@ def test_shipped_ablation_sweep_is_a_wandb_grid() -> None:
         "no_warping",
         "no_background",
         "mask_content_hull",
+        "full_resolution",
     ]
     assert runs[2].command == [
         "/usr/bin/env",
@@ -146,7 +147,7 @@ def test_shipped_ablation_dry_run_commands_parse(
     monkeypatch.setattr(sys, "argv", ["pmfs"])
     assert main([str(ABLATIONS), "--dry-run", "--", "--trainer.max_epochs=1"]) == 0
     commands = capsys.readouterr().out.strip().splitlines()
-    assert len(commands) == 5
+    assert len(commands) == 6
     printed = []
     for line in commands:
         argv = shlex.split(line)

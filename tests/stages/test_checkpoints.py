@@ -32,3 +32,23 @@ def test_foreign_checkpoints_are_refused(tmp_path: Path) -> None:
         load_model(garbage)
     with pytest.raises(FileNotFoundError):
         load_model(tmp_path / "missing.ckpt")
+
+
+def test_weights_of_another_version_are_one_line(
+    tiny_pmfs_checkpoint: Path, tmp_path: Path
+) -> None:
+    """A checkpoint whose weights the current network does not have (here: written before the
+    working-size renderer's fine motion head) is refused in one line naming the keys."""
+    checkpoint = torch.load(tiny_pmfs_checkpoint, map_location="cpu", weights_only=False)
+    state = checkpoint["state_dict"]
+    dropped = [k for k in state if ".fine_motion." in k]
+    assert dropped  # demo.yaml's renderer has a working size, so it has the fine head
+    for key in dropped:
+        del state[key]
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    with pytest.raises(CheckpointError) as raised:
+        load_model(old)
+    message = str(raised.value)
+    assert "\n" not in message and "missing renderer.network.fine_motion." in message
+    assert f"and {len(dropped) - 3} more" in message and "another version" in message
