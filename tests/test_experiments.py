@@ -203,6 +203,9 @@ def _parsed(capsys: pytest.CaptureFixture[str], *configs: Path) -> dict[str, obj
     return _flatten(capsys.readouterr().out)
 
 
+WORKING_SIZE = "model.init_args.renderer.init_args.network.init_args.working_size"
+
+
 def test_ablation_overlays_change_what_they_say(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -221,9 +224,9 @@ def test_ablation_overlays_change_what_they_say(
             "data.init_args.background": "remove",
         },
         "mask_content_hull": {"model.init_args.renderer.init_args.target_mask": "content_hull"},
-        "full_resolution": {"model.init_args.renderer.init_args.network.init_args.working_size": None},
+        "full_resolution": {WORKING_SIZE: None},
     }
-    working = "model.init_args.renderer.init_args.network.init_args.working_size"
+    working = WORKING_SIZE
     assert base[working] == 128  # full.yaml: the network at 128², its maps at the output size
     for overlay in ABLATIONS:
         changed = {k: v for k, v in parsed(overlay).items() if base.get(k) != v}

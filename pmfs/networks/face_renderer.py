@@ -37,7 +37,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -52,6 +51,7 @@ from pmfs.networks.renderer_blocks import (
     guided_upsample,
     level_channels,
     resize,
+    upsample_motion,
 )
 from pmfs.networks.warping import merge, warp
 
@@ -354,14 +354,6 @@ class FaceRendererNet(nn.Module):
             flow=flow,
             warped_images=ref_images if flow is not None else None,
         )
-
-
-def upsample_motion(motion: Tensor, like: Tensor) -> Tensor:
-    """(B, K, C, h, w) motion (flow + confidence logit) → (B, K, C, H', W') bilinearly at the
-    size of `like` (..., H', W'); normalized flow needs no rescaling."""
-    return F.interpolate(
-        motion.flatten(0, 1), size=like.shape[-2:], mode="bilinear", align_corners=False
-    ).unflatten(0, motion.shape[:2])
 
 
 def renderer_flops(

@@ -143,3 +143,11 @@ def guided_upsample(out: Tensor, merged: Tensor, merged_small: Tensor) -> tuple[
     blend = big[:, 3:4]
     rgb = big[:, :3] + big[:, 4:5] * (merged - big[:, 5:8])
     return torch.lerp(rgb, merged, blend), blend
+
+
+def upsample_motion(motion: Tensor, like: Tensor) -> Tensor:
+    """(B, K, C, h, w) motion (flow + confidence logit) → (B, K, C, H', W') bilinearly at the
+    size of `like` (..., H', W'); normalized flow needs no rescaling."""
+    return F.interpolate(
+        motion.flatten(0, 1), size=like.shape[-2:], mode="bilinear", align_corners=False
+    ).unflatten(0, motion.shape[:2])
