@@ -6,19 +6,22 @@ from pmfs.networks.face_renderer import (
     FaceRendererNet,
     ReferenceFeatures,
     RendererNetOutput,
-    renderer_flops,
 )
+from pmfs.networks.mouth_detail import MouthDetail, mouth_fields
 from pmfs.networks.mouth_to_face import MouthToFaceNet, analytic_face, pose_similarity
+from pmfs.networks.renderer_flops import renderer_flops
 
 __all__ = [
     "AudioToMouthNet",
     "FaceRendererNet",
     "MelWindowEncoder",
+    "MouthDetail",
     "MouthToFaceNet",
     "MultiScalePatchDiscriminator",
     "ReferenceFeatures",
     "RendererNetOutput",
     "analytic_face",
+    "mouth_fields",
     "pose_similarity",
     "renderer_flops",
 ]

@@ -30,18 +30,21 @@ the working size; `guided_upsample` takes it to the output size with a learned d
 transfers the merged references' high frequencies. The cost of a frame is then the network's at
 the working size plus a few full-size element-wise operations (the warp, the merge, one
 interpolation). `working_size=None` is the paper's renderer: everything at the output size.
+What no reference shows and is too thin for the working size — the teeth of a slightly open
+mouth — is painted at the output size inside the target's inner lips by `MouthDetail`
+(`mouth_detail` > 0), whose inputs are measured in mouth widths, not pixels.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode
 
-from pmfs.landmarks import TEMPLATE
 from pmfs.networks.landmark_flow import landmark_flow
+from pmfs.networks.mouth_detail import MouthDetail
 from pmfs.networks.renderer_blocks import (
     MotionHead,
     PyramidEncoder,
@@ -131,6 +134,12 @@ class FaceRendererNet(nn.Module):
             and upsampled (flow, confidence, α, the RGB with a learned detail gain:
             `guided_upsample`); must be divisible by 2^levels. None: the paper's renderer, the
             network at the output size.
+        image_warp: the kernel that samples the reference *images* at the output size
+            (`pmfs.networks.warping.warp`): bicubic keeps their detail, bilinear blurs it (a
+            lower face warped bilinearly keeps 0.57 of its Laplacian energy at 256², bicubic
+            0.90); features are always sampled bilinearly.
+        mouth_detail: width of `MouthDetail`'s hidden layers, the head that paints the mouth's
+            interior (inside the target's inner lips) per pixel at the output size; 0: none.
     """
 
     def __init__(
@@ -145,6 +154,8 @@ class FaceRendererNet(nn.Module):
         flow_prior: bool = True,
         flow_sigma: float = 0.06,
         working_size: int | None = None,
+        image_warp: Literal["bilinear", "bicubic"] = "bilinear",
+        mouth_detail: int = 0,
     ) -> None:
         super().__init__()
         if window < 1 or sketch_channels < 1 or channels < 1 or levels < 1 or res_blocks < 0:
@@ -152,13 +163,15 @@ class FaceRendererNet(nn.Module):
                 f"need window, sketch_channels, channels, levels ≥ 1 and res_blocks ≥ 0, got "
                 f"{window=}, {sketch_channels=}, {channels=}, {levels=}, {res_blocks=}"
             )
+        if mouth_detail < 0:
+            raise ValueError(f"mouth_detail must be ≥ 0 (0: no head), got {mouth_detail}")
         if working_size is not None and (working_size < 1 or working_size % 2**levels):
             raise ValueError(
                 f"working_size must be a positive multiple of 2^levels = {2**levels}, got "
                 f"{working_size}"
             )
         self.window, self.sketch_channels, self.levels = window, sketch_channels, levels
-        self.working_size = working_size
+        self.working_size, self.image_warp = working_size, image_warp
         self.warping = warping
         self.flow_prior, self.flow_sigma = flow_prior, flow_sigma
         widths = level_channels(channels, levels, max_channels)
@@ -207,6 +220,7 @@ class FaceRendererNet(nn.Module):
             if out.bias is not None:  # always, for the type checker
                 out.bias.zero_()
         self.to_rgb = nn.Sequential(group_norm(widths[0]), nn.SiLU(), out)
+        self.mouth_detail = MouthDetail(widths[0], mouth_detail) if mouth_detail else None
 
     def input_size(self, size: int) -> int:
         """Side of the network's input (its sketches, its pyramid's level 0) for `size`² frames:
@@ -304,7 +318,8 @@ class FaceRendererNet(nn.Module):
                 images set the output size H × W.
             target_landmarks: (B, 68, 2) normalized landmarks of the centre frame: with
                 `flow_prior`, the flow starts from the landmark flow (no gradient reaches them
-                this way; the sketches carry it). None: the flow starts at identity.
+                this way; the sketches carry it). None: the flow starts at identity (and
+                there can be no `mouth_detail` head, which paints inside their inner lips).
 
         Returns:
             `RendererNetOutput`; `confidence` and `flow` at h/2^(L-1) with warping (h/2^(L-2)
@@ -331,7 +346,7 @@ class FaceRendererNet(nn.Module):
         ref_features, ref_images = refs.features, refs.images
         if flow is not None:
             ref_features = [warp(f, flow) for f in ref_features]
-            ref_images = warp(ref_images, flow)
+            ref_images = warp(ref_images, flow, self.image_warp)
         merged = [merge(f, logits) for f in ref_features]  # per level: (B, C_l, H_l, W_l)
         merged_images = merge(ref_images, logits)  # (B, 3, H, W)
         merged_small = resize(merged_images, h)  # (B, 3, h, h)
@@ -347,6 +362,10 @@ class FaceRendererNet(nn.Module):
             image = torch.lerp(torch.sigmoid(out[:, :3]), merged_images, blend)
         else:
             image, blend = guided_upsample(out, merged_images, merged_small)
+        if self.mouth_detail is not None:
+            if target_landmarks is None:
+                raise ValueError("the mouth_detail head needs the target's landmarks")
+            image = self.mouth_detail(image, merged_images, x, target_landmarks)
         return RendererNetOutput(
             image=image,
             blend=blend,
@@ -354,40 +373,3 @@ class FaceRendererNet(nn.Module):
             flow=flow,
             warped_images=ref_images if flow is not None else None,
         )
-
-
-def renderer_flops(
-    net: FaceRendererNet, size: int = 256, k: int = 3, t: int | None = None
-) -> dict[str, int]:
-    """FLOPs of one frame (batch 1), counted by `torch.utils.flop_counter.FlopCounterMode`,
-    the landmark flow included (template landmarks).
-
-    Args:
-        net: the renderer (its device is used).
-        size: frame side H = W.
-        k: number of references K.
-        t: window T; must equal `net.window` (None: `net.window`).
-
-    Returns:
-        `{"forward": FLOPs of `forward` with references pre-encoded, "encode_references": FLOPs
-        of encoding the K references once}`.
-    """
-    t = net.window if t is None else t
-    if t != net.window:
-        raise ValueError(f"t={t} differs from the network's window {net.window}")
-    device = next(net.parameters()).device
-    h = net.input_size(size)
-    frames = torch.rand(1, k, 3, size, size, device=device)
-    ref_sketches = torch.rand(1, k, net.sketch_channels, h, h, device=device)
-    sketches = torch.rand(1, t, net.sketch_channels, h, h, device=device)
-    target = torch.rand(1, 3, h, h, device=device)
-    face = torch.from_numpy(TEMPLATE.copy()).to(device)[None]  # (1, 68, 2)
-    with torch.no_grad():
-        with FlopCounterMode(display=False) as encode:
-            refs = net.encode_references(frames, ref_sketches, face.expand(k, 68, 2)[None])
-        with FlopCounterMode(display=False) as forward:
-            net(sketches, target, refs, face)
-    return {
-        "forward": forward.get_total_flops(),
-        "encode_references": encode.get_total_flops(),
-    }

@@ -6,6 +6,8 @@ Convention: flows are normalized offsets `(dx, dy)` in `grid_sample(align_corner
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -21,7 +23,7 @@ def identity_grid(height: int, width: int, like: Tensor) -> Tensor:
     return torch.stack([grid_x, grid_y], dim=-1)[None]
 
 
-def warp(source: Tensor, flow: Tensor) -> Tensor:
+def warp(source: Tensor, flow: Tensor, mode: Literal["bilinear", "bicubic"] = "bilinear") -> Tensor:
     """Backward-warp `source` by a flow of normalized offsets.
 
     Output pixel p samples `source` at p + flow(p), in `grid_sample(align_corners=False)`
@@ -31,6 +33,9 @@ def warp(source: Tensor, flow: Tensor) -> Tensor:
     Args:
         source: (B, K, C, H, W).
         flow: (B, K, 2, h, w) offsets `(dx, dy)`.
+        mode: the sampling kernel. Bilinear averages neighbours at a fractional offset (a
+            half-pixel shift halves a one-pixel edge's contrast); bicubic keeps more of an
+            image's detail (it may overshoot [0, 1] slightly at edges).
 
     Returns:
         (B, K, C, H, W) warped source.
@@ -43,7 +48,7 @@ def warp(source: Tensor, flow: Tensor) -> Tensor:
     warped = F.grid_sample(
         source.reshape(B * K, C, H, W),
         grid,
-        mode="bilinear",
+        mode=mode,
         padding_mode="border",
         align_corners=False,
     )
