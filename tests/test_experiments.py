@@ -225,6 +225,7 @@ def test_ablation_overlays_change_what_they_say(
         },
         "mask_content_hull": {"model.init_args.renderer.init_args.target_mask": "content_hull"},
         "full_resolution": {WORKING_SIZE: None},
+        "no_mouth_detail": {"model.init_args.renderer.init_args.network.init_args.mouth_detail": 0},
     }
     working = WORKING_SIZE
     assert base[working] == 128  # full.yaml: the network at 128², its maps at the output size

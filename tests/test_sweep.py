@@ -128,6 +128,7 @@ def test_shipped_ablation_sweep_is_a_wandb_grid() -> None:
         "no_background",
         "mask_content_hull",
         "full_resolution",
+        "no_mouth_detail",
     ]
     assert runs[2].command == [
         "/usr/bin/env",

@@ -7,9 +7,11 @@ Every arm is `experiments/demo.yaml` trained by `renderer_benchmark.train` for t
 batches (400, batch 16) on a synthetic set made at 256² (8 speakers × 4 clips; the DataModule
 resizes on load):
 
-- `working`: demo.yaml as shipped, 128² output with the network at 64²;
-- `full_resolution`: `working_size: null`, the paper's renderer: the network at 128²;
-- `today`: the demo before issue 15, the full-resolution network at 64² output (image_size 64).
+- `working`: demo.yaml as shipped, 128² output with the network at 64² (bicubic reference
+  warps, the `MouthDetail` head);
+- `full_resolution`: the paper's renderer: `working_size: null` (the network at 128²), bilinear
+  warps, no mouth head;
+- `today`: the demo before issue 15, that renderer at 64² output (image_size 64).
 
 Each is scored on every test window at the output sizes it can make: `working` at 128² and 256²
 (the same weights: the network stays at 64²), `full_resolution` at 128² (its training size), and
@@ -56,9 +58,12 @@ model:
         network:
           init_args:
             working_size: null
+            image_warp: bilinear
+            mouth_detail: 0
 """
-"""An overlay of demo.yaml with its renderer's network at the output size: the paper's renderer
-(a `working_size=null` command-line argument does not reach a nested `init_args`)."""
+"""An overlay of demo.yaml with the paper's renderer: its network at the output size, the
+references warped bilinearly, no `MouthDetail` head (a `working_size=null` command-line argument
+does not reach a nested `init_args`)."""
 ARMS: dict[str, tuple[bool, tuple[str, ...], tuple[int, ...]]] = {
     "working": (False, (), (128, 256)),
     "full_resolution": (True, (), (128,)),
