@@ -153,11 +153,14 @@ def run_environment() -> dict[str, str | int]:
     return {"isa": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
 
 
-def run_cell(root: Path, seed: int, overlay: str | None = None) -> dict[str, float | str]:
+def run_cell(
+    root: Path, seed: int, overlay: str | None = None, batches: int = BATCHES
+) -> dict[str, float | str]:
     """Train and score one run; with the instruction set and thread count it ran with."""
     started = time.perf_counter()
-    result: dict[str, float | str] = dict(score(*train(root, overlay, BATCHES, seed)))
+    result: dict[str, float | str] = dict(score(*train(root, overlay, batches, seed)))
     result["seconds"] = time.perf_counter() - started
+    result["batches"] = float(batches)
     return result | run_environment()
 
 
