@@ -148,7 +148,7 @@ def test_shipped_ablation_dry_run_commands_parse(
     monkeypatch.setattr(sys, "argv", ["pmfs"])
     assert main([str(ABLATIONS), "--dry-run", "--", "--trainer.max_epochs=1"]) == 0
     commands = capsys.readouterr().out.strip().splitlines()
-    assert len(commands) == 6
+    assert len(commands) == 7
     printed = []
     for line in commands:
         argv = shlex.split(line)
