@@ -153,10 +153,12 @@ def test_bench_infer_counts_flops_per_frame(
         assert r["achieved_gflops_per_s"] == pytest.approx(achieved)
         assert r["efficiency"] == pytest.approx(achieved / ceiling)
     # convolutions: FLOPs grow with the number of pixels up to demo.yaml's working size (64²),
-    # then stay: the network runs at 64² for a 128² frame
+    # then stay: the network runs at 64² for a 128² frame; only the mouth head's square around
+    # the mouth grows with the output's pixels (under 1 % of the frame's FLOPs here)
     ratio = runs[64]["renderer_gflops_per_frame"] / runs[32]["renderer_gflops_per_frame"]
     assert 3.5 < ratio < 4.5
-    assert runs[128]["renderer_gflops_per_frame"] == runs[64]["renderer_gflops_per_frame"]
+    network_64, network_128 = (runs[s]["renderer_gflops_per_frame"] for s in (64, 128))
+    assert network_64 < network_128 < 1.01 * network_64
     table = capsys.readouterr().out
     assert "| 64² | 3 |" in table and "GEMM ceiling" in table
 
