@@ -114,11 +114,11 @@ def _inside_and_distance(
         crossing_x = ax + (py - ay) * (bx - ax) / rise  # (B, H, 1)
         inside ^= straddles & (px < crossing_x)
         if with_distance:
-            distance_sq = torch.minimum(distance_sq, _segment_sq_distance(px, py, ax, ay, bx, by))
+            distance_sq = torch.minimum(distance_sq, segment_sq_distance(px, py, ax, ay, bx, by))
     return inside, distance_sq.sqrt() if with_distance else None
 
 
-def _segment_sq_distance(
+def segment_sq_distance(
     px: Tensor, py: Tensor, ax: Tensor, ay: Tensor, bx: Tensor, by: Tensor
 ) -> Tensor:
     """(B, H, W) squared distance of pixel centres `px` (1, 1, W), `py` (1, H, 1) to the

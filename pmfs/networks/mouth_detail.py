@@ -22,12 +22,14 @@ square window of the frame that holds the batch's mouths (`mouth_window`), not t
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pmfs.landmarks import normalized_to_pixels, pixels_to_normalized
-from pmfs.masks import polygon_mask
+from pmfs.masks import polygon_mask, segment_sq_distance
 
 INNER_LIPS = torch.arange(60, 68)
 """Landmarks of the inner-lip polygon (iBUG 68: 60 and 64 the corners, 61–63 upper, 65–67 lower)."""
@@ -39,15 +41,14 @@ LAYERS = 3
 """Layers `MouthDetail` paints over the interior's base colour."""
 
 
-def _polyline_distance(points: Tensor, line: Tensor) -> Tensor:
-    """(B, N, 2) points, (B, P, 2) polyline → (B, N) distance of each point to the polyline."""
-    start, end = line[:, None, :-1], line[:, None, 1:]  # (B, 1, P-1, 2)
-    edge = end - start
-    offset = points[:, :, None] - start  # (B, N, P-1, 2)
-    length_sq = (edge * edge).sum(-1).clamp_min(1e-12)
-    t = ((offset * edge).sum(-1) / length_sq).clamp(0.0, 1.0)  # (B, N, P-1)
-    nearest = offset - t[..., None] * edge
-    return nearest.norm(dim=-1).amin(dim=-1)
+def _polyline_distance(px: Tensor, py: Tensor, line: Tensor) -> Tensor:
+    """(B, H, W) distance of the points `px` (1, 1, W), `py` (1, H, 1) to the (B, P, 2)
+    polylines (`pmfs.masks.segment_sq_distance` over their P − 1 segments)."""
+    ends = [line[:, i].view(-1, 2, 1, 1) for i in range(line.shape[1])]  # (B, 2, 1, 1) each
+    squared = [
+        segment_sq_distance(px, py, a[:, 0], a[:, 1], b[:, 0], b[:, 1]) for a, b in pairwise(ends)
+    ]
+    return torch.stack(squared).amin(dim=0).sqrt()
 
 
 def mouth_window(landmarks: Tensor, size: int, margin: int = 2) -> tuple[int, int, int]:
@@ -95,18 +96,17 @@ def mouth_fields(
     corner = lm.new_tensor([x0, y0])
     inner = normalized_to_pixels(lm[:, INNER_LIPS], size) - corner  # window pixels
     coverage = polygon_mask(pixels_to_normalized(inner, side), side, feather=1.0)
-    points = _window_points((x0, y0, side), size, lm.device).reshape(1, -1, 2)
-    points = points.expand(lm.shape[0], -1, -1)  # (B, side², 2) pixel centres
+    points = _window_points((x0, y0, side), size, lm.device)  # (side, side, 2) pixel centres
+    px, py = points[None, :1, :, 0], points[None, :, :1, 1]  # (1, 1, side), (1, side, 1)
     left, right = lm[:, 60], lm[:, 64]  # (B, 2)
-    half = ((right - left).norm(dim=-1) / 2).clamp_min(1e-4)[:, None]  # (B, 1)
-    along = (right - left) / (2 * half)  # (B, 2) unit axis
-    across = torch.stack([-along[:, 1], along[:, 0]], dim=-1)
-    offset = points - ((left + right) / 2)[:, None]  # (B, side², 2)
-    u = (offset * along[:, None]).sum(-1) / half
-    v = (offset * across[:, None]).sum(-1) / half
-    upper = _polyline_distance(points, lm[:, UPPER_INNER]) / (2 * half)
-    lower = _polyline_distance(points, lm[:, LOWER_INNER]) / (2 * half)
-    coords = torch.stack([u, v, upper, lower], dim=1).unflatten(-1, (side, side))
+    half = ((right - left).norm(dim=-1) / 2).clamp_min(1e-4).view(-1, 1, 1)  # (B, 1, 1)
+    along = ((right - left) / (2 * half[:, 0])).view(-1, 2, 1, 1)  # (B, 2, 1, 1) unit axis
+    dx, dy = px - ((left + right) / 2)[:, :1, None], py - ((left + right) / 2)[:, 1:, None]
+    u = (dx * along[:, 0] + dy * along[:, 1]) / half  # (B, side, side)
+    v = (dy * along[:, 0] - dx * along[:, 1]) / half
+    upper = _polyline_distance(px, py, lm[:, UPPER_INNER]) / (2 * half)
+    lower = _polyline_distance(px, py, lm[:, LOWER_INNER]) / (2 * half)
+    coords = torch.stack([u, v, upper, lower], dim=1)  # (B, 4, side, side)
     return torch.cat([coverage, coords.clamp(-4.0, 4.0)], dim=1)
 
 
