@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pmfs.networks import FaceRendererNet, ReferenceFeatures, renderer_flops
+from pmfs.networks import FaceRendererNet, ReferenceFeatures, RendererNetOutput, renderer_flops
 from pmfs.networks.warping import warp
 
 SIZE = 64
@@ -172,33 +172,34 @@ def test_bicubic_warp_keeps_detail_that_bilinear_blurs() -> None:
     flow = torch.zeros(1, 1, 2, 4, 4)
     flow[:, :, 0] = 1 / 16  # half a pixel right
     inner = (..., slice(3, -3), slice(3, -3))  # away from the border
-    contrast = {
-        mode: float(warp(image, flow, mode)[inner].amax() - warp(image, flow, mode)[inner].amin())
-        for mode in ("bilinear", "bicubic")
-    }
+    warped = {mode: warp(image, flow, mode)[inner] for mode in ("bilinear", "bicubic")}
+    contrast = {mode: float(w.amax() - w.amin()) for mode, w in warped.items()}
     assert contrast["bilinear"] < 0.7 < 0.8 < contrast["bicubic"], contrast
     flow[:, :, 0] = 2 / 16  # one whole pixel
     torch.testing.assert_close(warp(image, flow, "bicubic")[inner], warp(image, flow)[inner])
     torch.manual_seed(0)
     net = FaceRendererNet(window=3, channels=8, levels=2, max_channels=16, image_warp="bicubic")
-    assert net.coarse_motion is not None
-    with torch.no_grad():
-        net.coarse_motion.head.bias.copy_(torch.tensor([1 / SIZE, 0.0, 0.0]))  # type: ignore[union-attr]
-    sketches, target, frames, ref_sketches = _inputs(1, 3, 1, 2)
-    out = net(sketches, target, net.encode_references(frames, ref_sketches))
+    out, frames = _render_with_constant_flow(net, 1 / SIZE)
     assert out.flow is not None and out.warped_images is not None
     torch.testing.assert_close(out.warped_images, warp(frames, out.flow, "bicubic"))
+
+
+def _render_with_constant_flow(
+    net: FaceRendererNet, dx: float
+) -> tuple[RendererNetOutput, torch.Tensor]:
+    """Render one sample (2 references) with the coarse head's bias set to a flow of `dx`
+    (normalized units); the output and the (1, 2, 3, H, W) reference frames."""
+    assert net.coarse_motion is not None
+    with torch.no_grad():
+        net.coarse_motion.head.bias.copy_(torch.tensor([dx, 0.0, 0.0]))  # type: ignore[union-attr]
+    sketches, target, frames, ref_sketches = _inputs(1, 3, 1, 2)
+    return net(sketches, target, net.encode_references(frames, ref_sketches)), frames
 
 
 def test_network_flow_warps_the_reference_images() -> None:
     """A constant flow set through the coarse head's bias moves every warped reference."""
     torch.manual_seed(0)
-    net = _net()
-    assert net.coarse_motion is not None
-    with torch.no_grad():
-        net.coarse_motion.head.bias.copy_(torch.tensor([2 / SIZE, 0.0, 0.0]))  # type: ignore[union-attr]
-    sketches, target, frames, ref_sketches = _inputs(1, 3, 1, 2)
-    out = net(sketches, target, net.encode_references(frames, ref_sketches))
+    out, frames = _render_with_constant_flow(_net(), 2 / SIZE)
     assert out.flow is not None and out.warped_images is not None
     torch.testing.assert_close(out.flow[:, :, 0], torch.full_like(out.flow[:, :, 0], 2 / SIZE))
     torch.testing.assert_close(out.warped_images[..., :-1], frames[..., 1:])
