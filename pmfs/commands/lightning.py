@@ -15,6 +15,8 @@
 - a `ModelCheckpoint` without a `dirpath` writes to `<default_root_dir>/runs/<name>/checkpoints`
   (`<name>` as above), a folder that does not change between runs of the same experiment, so
   `--ckpt_path last` resumes its latest run whatever the logger's run id or version;
+- every Trainer gets `pmfs.distributed.ReleaseProcessGroup`, so each DDP rank on CPUs (gloo)
+  destroys its process group before it exits instead of aborting in the interpreter's teardown;
 - model and data are checked against each other before the loop starts (`check_model_meets_data`:
   a `FaceRenderer` composites for the background the DataModule prepares its frames for), here,
   where they meet, so that the stages know nothing of the DataModules.
@@ -35,6 +37,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
 from pmfs.data.dataset import SampleSpec
+from pmfs.distributed import ReleaseProcessGroup
 from pmfs.loggers import WandbLogger
 from pmfs.stages.face_renderer import FaceRenderer
 
@@ -82,6 +85,7 @@ class PMFSLightningCLI(LightningCLI):
             },
             save_config_callback=LoggerSaveConfigCallback,
             save_config_kwargs={"overwrite": True},
+            trainer_defaults={"callbacks": [ReleaseProcessGroup()]},
             auto_configure_optimizers=False,
             args=list(args) if args is not None else None,
             run=run,
