@@ -11,7 +11,9 @@ resizes on load):
   warps, the `MouthDetail` head);
 - `full_resolution`: the paper's renderer: `working_size: null` (the network at 128²), bilinear
   warps, no mouth head;
-- `today`: the demo before issue 15, that renderer at 64² output (image_size 64).
+- `today`: the demo before issue 15, that renderer at 64² output (image_size 64);
+- `working_256`: demo.yaml trained at 256² output (`image_size: 256`, the network at 64²),
+  scored at 256² (tried, not adopted: results.md).
 
 Each is scored on every test window at the output sizes it can make: `working` at 128² and 256²
 (the same weights: the network stays at 64²), `full_resolution` at 128² (its training size), and
@@ -66,6 +68,7 @@ references warped bilinearly, no `MouthDetail` head (a `working_size=null` comma
 does not reach a nested `init_args`)."""
 ARMS: dict[str, tuple[bool, tuple[str, ...], tuple[int, ...]]] = {
     "working": (False, (), (128, 256)),
+    "working_256": (False, ("--data.init_args.image_size=256",), (256,)),
     "full_resolution": (True, (), (128,)),
     "today": (True, ("--data.init_args.image_size=64",), (128, 256)),
 }
