@@ -121,6 +121,12 @@ def paint_layers(frame: Tensor, out: Tensor, width: Tensor) -> Tensor:
 
     Returns:
         (B, 3, H, W) the paint: each layer's outline about one pixel wide at any `width`.
+
+    The lowest layer never separates from the base colour: both start at Δ = 0, each behind half
+    the cover (d = 0 at the start), so they receive the same gradient, stay equal, and the
+    layer's outline gets none (its weights are still exactly 0 after the benchmark's 400
+    batches). Without the base all layers learn, but that did not score better over 5 seeds
+    (docs/results.md, issue 15), so the trained layout stays.
     """
     paint = frame + out[:, :3]
     for layer in out[:, 3:].split(4, dim=1):  # (B, 4, H, W): Δ colour, distance
