@@ -73,6 +73,7 @@ def test_the_cli_gives_every_trainer_the_callback(tmp_path: Path) -> None:
             f"--model={boring}.BoringModel",
             f"--data={boring}.BoringDataModule",
             f"--trainer.default_root_dir={tmp_path}",
+            "--trainer.logger=false",
             "--trainer.callbacks+=lightning.pytorch.callbacks.LearningRateMonitor",
         ],
         run=False,
