@@ -31,8 +31,9 @@ transfers the merged references' high frequencies. The cost of a frame is then t
 the working size plus a few full-size element-wise operations (the warp, the merge, one
 interpolation). `working_size=None` is the paper's renderer: everything at the output size.
 What no reference shows and is too thin for the working size — the teeth of a slightly open
-mouth — is painted at the output size inside the target's inner lips by `MouthDetail`
-(`mouth_detail` > 0), whose inputs are measured in mouth widths, not pixels.
+mouth — and the lips' outline, which the soft merge of references blurs, are painted at the
+output size inside the target's outer lips by `MouthDetail` (`mouth_detail` > 0), whose inputs
+are measured in mouth widths, not pixels.
 """
 
 from __future__ import annotations
@@ -138,8 +139,9 @@ class FaceRendererNet(nn.Module):
             (`pmfs.networks.warping.warp`): bicubic keeps their detail, bilinear blurs it (a
             lower face warped bilinearly keeps 0.57 of its Laplacian energy at 256², bicubic
             0.90); features are always sampled bilinearly.
-        mouth_detail: width of `MouthDetail`'s hidden layers, the head that paints the mouth's
-            interior (inside the target's inner lips) per pixel at the output size; 0: none.
+        mouth_detail: width of `MouthDetail`'s hidden layers, the head that paints the mouth
+            (lips and interior, inside the target's outer lips) per pixel at the output size;
+            0: none.
     """
 
     def __init__(
@@ -319,7 +321,7 @@ class FaceRendererNet(nn.Module):
             target_landmarks: (B, 68, 2) normalized landmarks of the centre frame: with
                 `flow_prior`, the flow starts from the landmark flow (no gradient reaches them
                 this way; the sketches carry it). None: the flow starts at identity (and
-                there can be no `mouth_detail` head, which paints inside their inner lips).
+                there can be no `mouth_detail` head, which paints inside their lips).
 
         Returns:
             `RendererNetOutput`; `confidence` and `flow` at h/2^(L-1) with warping (h/2^(L-2)

@@ -1,10 +1,10 @@
-"""Issue 15, teeth: `MouthDetail` paints the mouth interior at the output size.
+"""Issue 15, lips and teeth: `MouthDetail` paints the mouth at the output size.
 
-The fields are the inner-lip polygon and coordinates in mouth widths (the same at every
-resolution, computed on a window or the whole frame alike); the head starts as the identity;
-whatever its weights, it changes no pixel outside the inner lips; the inner lips' edge and a
-layer's outline are one output pixel wide at 128², 256² and 512² (features at 32²); the
-renderer's loss reaches the head."""
+The fields are the outer- and inner-lip polygons and coordinates in mouth widths (the same at
+every resolution, computed on a window or the whole frame alike); the head starts by painting the
+lips and the interior each in its mean colour; whatever its weights, it changes no pixel outside
+the outer lips; the lips' edges and a layer's outline are one output pixel wide at 128², 256² and
+512² (features at 32²); the renderer's loss reaches the head."""
 
 from __future__ import annotations
 
@@ -15,7 +15,14 @@ import torch.nn.functional as F
 from pmfs.landmarks import TEMPLATE, normalized_to_pixels
 from pmfs.masks import polygon_mask
 from pmfs.networks import FaceRendererNet, MouthDetail, mouth_fields
-from pmfs.networks.mouth_detail import INNER_LIPS, LAYERS, mouth_window, paint_layers
+from pmfs.networks.mouth_detail import (
+    INNER_LIPS,
+    LAYERS,
+    OUTER_LIPS,
+    mouth_window,
+    paint_layers,
+    region_mean,
+)
 
 
 def _open_mouths(batch: int = 2) -> torch.Tensor:
@@ -26,20 +33,21 @@ def _open_mouths(batch: int = 2) -> torch.Tensor:
     return landmarks
 
 
-def test_fields_are_the_inner_lips_and_coordinates_in_mouth_widths() -> None:
+def test_fields_are_the_lips_and_coordinates_in_mouth_widths() -> None:
     landmarks = _open_mouths()
     fields = mouth_fields(landmarks, 128)
-    assert fields.shape == (2, 5, 128, 128)
-    expected = polygon_mask(landmarks[:, INNER_LIPS], 128, feather=1.0)
-    assert torch.allclose(fields[:, :1], expected)
+    assert fields.shape == (2, 6, 128, 128)
+    for channel, lips in enumerate((OUTER_LIPS, INNER_LIPS)):
+        expected = polygon_mask(landmarks[:, lips], 128, feather=1.0)
+        assert torch.allclose(fields[:, channel : channel + 1], expected)
     # the coordinates are analytic: at 256² the pixel centres sit half-way between 128²'s,
     # so averaging 2 × 2 blocks of the linear ones (u, v) gives 128²'s exactly
     large = mouth_fields(landmarks, 256)
-    pooled = F.avg_pool2d(large[:, 1:3], 2)
-    inside = fields[:, 1:3].abs() < 3.9  # away from the clamp
-    assert torch.allclose(pooled[inside], fields[:, 1:3][inside], atol=1e-5)
+    pooled = F.avg_pool2d(large[:, 2:4], 2)
+    inside = fields[:, 2:4].abs() < 3.9  # away from the clamp
+    assert torch.allclose(pooled[inside], fields[:, 2:4][inside], atol=1e-5)
     # at the corner landmark 60, u = -1; the distance to the upper lip is 0 on its landmarks
-    assert fields[:, 3].amin() < 0.02 and fields[:, 4].amin() < 0.02
+    assert fields[:, 4].amin() < 0.02 and fields[:, 5].amin() < 0.02
 
 
 def test_a_window_gives_the_whole_frame_s_values() -> None:
@@ -52,7 +60,7 @@ def test_a_window_gives_the_whole_frame_s_values() -> None:
     )
     outside = whole[:, 0].clone()
     outside[:, y0 : y0 + side, x0 : x0 + side] = 0
-    assert outside.sum() == 0  # nothing of the interiors lies outside the window
+    assert outside.sum() == 0  # nothing of the mouths lies outside the window
 
 
 def _inputs(size: int, channels: int = 8) -> tuple[torch.Tensor, ...]:
@@ -64,34 +72,51 @@ def _inputs(size: int, channels: int = 8) -> tuple[torch.Tensor, ...]:
     return image, merged, torch.rand(2, channels, 32, 32, generator=g)
 
 
-def test_the_head_starts_as_the_identity_and_only_paints_inside_the_lips() -> None:
+def test_the_head_starts_flat_and_only_paints_inside_the_lips() -> None:
+    """At the start the lips and the interior are each their mean colour in the frame (no
+    pixel of the frame's own blur survives inside the mouth); whatever the weights, pixels
+    outside the outer lips keep their values."""
     torch.manual_seed(0)
     head = MouthDetail(8, hidden=16)
     image, merged, features = _inputs(256)
     landmarks = _open_mouths()
-    assert torch.equal(head(image, merged, features, landmarks), image)
+    outer = polygon_mask(landmarks[:, OUTER_LIPS], 256, feather=1.0)
+    inner = polygon_mask(landmarks[:, INNER_LIPS], 256, feather=1.0)
+    start = head(image, merged, features, landmarks)
+    for region, mean in (
+        ((outer == 1) & (inner == 0), region_mean(image, outer - inner)),
+        ((outer == 1) & (inner == 1), region_mean(image, inner)),
+    ):
+        assert region.sum() > 20
+        pixels = torch.where(region, start, mean)  # (B, 3, H, W): the mean outside the region
+        assert torch.allclose(pixels, mean.expand_as(pixels), atol=1e-5)
+        assert not torch.allclose(
+            image[region.expand_as(image)], mean.expand_as(image)[region.expand_as(image)]
+        )  # the frame there was not flat
     for param in head.parameters():  # any weights at all
         torch.nn.init.normal_(param, std=0.5)
     painted = head(image, merged, features, landmarks)
-    coverage = mouth_fields(landmarks, 256)[:, :1]
     changed = (painted - image).abs().amax(dim=1, keepdim=True) > 0
-    assert changed.any()
-    assert not changed[coverage == 0].any()  # pixels outside the inner lips keep their values
+    assert changed[inner > 0].all()
+    assert not changed[outer == 0].any()  # pixels outside the outer lips keep their values
 
 
-def test_the_inner_lips_edge_is_the_output_s_pixels() -> None:
-    """A head told to paint white inside the lips: its output at 256² is the polygon's coverage,
-    with its one-pixel edge, though its features are at 32² (no upsampling of the network's RGB
-    can give that)."""
+@pytest.mark.parametrize("lips", ["inner", "outer"])
+def test_the_lips_edges_are_the_output_s_pixels(lips: str) -> None:
+    """A head told to paint white inside the inner lips (or the whole mouth) over a black frame:
+    its output at 256² is that polygon's coverage, with its one-pixel edge, though its features
+    are at 32² (no upsampling of the network's RGB can give that)."""
     head = MouthDetail(8, hidden=16)
     with torch.no_grad():
         bias = head.mlp[-1].bias
-        bias[:3] = 1.0  # the base colour: frame + 1
-        bias[3:].view(LAYERS, 4)[:, 3] = -10.0  # no layer covers anything
+        bias[:3] = 1.0  # the interior's base colour: its mean (0) + 1
+        bias[3:-3].view(LAYERS, 4)[:, 3] = -10.0  # no layer covers anything
+        bias[-3:] = 1.0 if lips == "outer" else 0.0  # the lips' colour: their mean (0) + Δ
     image, merged, features = _inputs(256)
     landmarks = _open_mouths()
     out = head(torch.zeros_like(image), merged, features, landmarks).clamp(0, 1)
-    coverage = polygon_mask(landmarks[:, INNER_LIPS], 256, feather=1.0)
+    polygon = OUTER_LIPS if lips == "outer" else INNER_LIPS
+    coverage = polygon_mask(landmarks[:, polygon], 256, feather=1.0)
     assert (out - coverage).abs().max() < 1e-4
     assert ((coverage > 0.05) & (coverage < 0.95)).sum() < 0.5 * (coverage > 0.95).sum()
 
@@ -101,11 +126,11 @@ def test_a_layer_s_outline_is_one_pixel_wide_at_every_size(size: int) -> None:
     """A layer whose signed distance is linear in mouth widths (as the MLP's output is smooth in
     them): its outline lies at the same place at every size and is at most 2 pixels wide."""
     landmarks = _open_mouths(1)
-    fields = mouth_fields(landmarks, size)  # (1, 5, S, S)
+    fields = mouth_fields(landmarks, size)  # (1, 6, S, S)
     width = (landmarks[:, 64] - landmarks[:, 60]).norm(dim=-1) * size / 2  # (1,) px
     out = torch.zeros(1, 3 + 4 * LAYERS, size, size)
     out[:, 3:6] = 1.0  # layer 1 is white
-    out[:, 6] = (fields[:, 1] - 0.2) / 2  # inside where u > 0.2 (u in half mouth widths)
+    out[:, 6] = (fields[:, 2] - 0.2) / 2  # inside where u > 0.2 (u in half mouth widths)
     out[:, 10::4] = -10.0  # the other layers cover nothing
     paint = paint_layers(torch.zeros(1, 3, size, size), out, width)[0, 0]  # (S, S)
     row = paint[int(normalized_to_pixels(landmarks[0, 62], size)[1].round())]
