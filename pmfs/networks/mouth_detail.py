@@ -102,10 +102,14 @@ def mouth_fields(
     x0, y0, side = (0, 0, size) if window is None else window
     lm = landmarks.detach().float()
     corner = lm.new_tensor([x0, y0])
-    coverage = [
-        polygon_mask(pixels_to_normalized(pixels - corner, side), side, feather=1.0)
-        for pixels in (normalized_to_pixels(lm[:, lips], size) for lips in (OUTER_LIPS, INNER_LIPS))
-    ]  # (B, 1, side, side) each, in window pixels
+    coverage = [  # (B, 1, side, side) each: the outer, then the inner lips, in window pixels
+        polygon_mask(
+            pixels_to_normalized(normalized_to_pixels(lm[:, lips], size) - corner, side),
+            side,
+            feather=1.0,
+        )
+        for lips in (OUTER_LIPS, INNER_LIPS)
+    ]
     points = _window_points((x0, y0, side), size, lm.device)  # (side, side, 2) pixel centres
     px, py = points[None, :1, :, 0], points[None, :, :1, 1]  # (1, 1, side), (1, side, 1)
     left, right = lm[:, 60], lm[:, 64]  # (B, 2)
@@ -120,11 +124,11 @@ def mouth_fields(
     return torch.cat([*coverage, coords.clamp(-4.0, 4.0)], dim=1)
 
 
-def paint_layers(frame: Tensor, out: Tensor, width: Tensor) -> Tensor:
+def paint_layers(base: Tensor, out: Tensor, width: Tensor) -> Tensor:
     """Composite `MouthDetail`'s layers over a base colour (see its docstring).
 
     Args:
-        frame: (B, 3, H, W) the colour under the layers (`MouthDetail`: the interior's mean).
+        base: (B, 3, H, W) the colour under the layers (`MouthDetail`: the interior's mean).
         out: (B, 3 + 4·L, H, W) the MLP's output: the base colour's Δ, then per layer its
             colour's Δ (3) and its signed distance (1, mouth widths, positive inside).
         width: (B,) the mouth's width in pixels of this frame.
@@ -138,10 +142,10 @@ def paint_layers(frame: Tensor, out: Tensor, width: Tensor) -> Tensor:
     exactly 0 after the benchmark's 400 batches). Without the base all layers learn, but that
     did not score better over 5 seeds (docs/results.md, issue 15), so the layout stays.
     """
-    paint = frame + out[:, :3]
+    paint = base + out[:, :3]
     for layer in out[:, 3:].split(4, dim=1):  # (B, 4, H, W): Δ colour, distance
         cover = torch.sigmoid(4 * layer[:, 3:] * width.view(-1, 1, 1, 1))
-        paint = torch.lerp(paint, frame + layer[:, :3], cover)
+        paint = torch.lerp(paint, base + layer[:, :3], cover)
     return paint
 
 
