@@ -226,6 +226,13 @@ def test_ablation_overlays_change_what_they_say(
         "mask_content_hull": {"model.init_args.renderer.init_args.target_mask": "content_hull"},
         "full_resolution": {WORKING_SIZE: None},
         "no_mouth_detail": {"model.init_args.renderer.init_args.network.init_args.mouth_detail": 0},
+        "mouth_gan": {
+            "model.init_args.renderer.init_args.loss_weights.mouth_adversarial": 0.1,
+            "model.init_args.renderer.init_args.loss_weights.mouth_feature_matching": 1.0,
+            "model.init_args.renderer.init_args.mouth_discriminator.channels": 32,
+            "model.init_args.renderer.init_args.mouth_discriminator.layers": 3,
+            "model.init_args.renderer.init_args.mouth_discriminator.scales": 1,
+        },
     }
     working = WORKING_SIZE
     assert base[working] == 128  # full.yaml: the network at 128², its maps at the output size

@@ -129,6 +129,7 @@ def test_shipped_ablation_sweep_is_a_wandb_grid() -> None:
         "mask_content_hull",
         "full_resolution",
         "no_mouth_detail",
+        "mouth_gan",
     ]
     assert runs[2].command == [
         "/usr/bin/env",
@@ -148,7 +149,7 @@ def test_shipped_ablation_dry_run_commands_parse(
     monkeypatch.setattr(sys, "argv", ["pmfs"])
     assert main([str(ABLATIONS), "--dry-run", "--", "--trainer.max_epochs=1"]) == 0
     commands = capsys.readouterr().out.strip().splitlines()
-    assert len(commands) == 7
+    assert len(commands) == 8
     printed = []
     for line in commands:
         argv = shlex.split(line)

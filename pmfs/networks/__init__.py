@@ -1,7 +1,7 @@
 """Plain `nn.Module` networks of the stages, injected into them by `class_path` in YAML."""
 
 from pmfs.networks.audio_to_mouth import AudioToMouthNet, MelWindowEncoder
-from pmfs.networks.discriminator import MultiScalePatchDiscriminator
+from pmfs.networks.discriminator import MouthDiscriminator, MultiScalePatchDiscriminator
 from pmfs.networks.face_renderer import (
     FaceRendererNet,
     ReferenceFeatures,
@@ -16,6 +16,7 @@ __all__ = [
     "FaceRendererNet",
     "MelWindowEncoder",
     "MouthDetail",
+    "MouthDiscriminator",
     "MouthToFaceNet",
     "MultiScalePatchDiscriminator",
     "ReferenceFeatures",

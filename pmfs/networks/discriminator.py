@@ -4,13 +4,27 @@
 stack of `layers` stride-2 4×4 convs with spectral norm and LeakyReLU(0.2), then a 3×3 conv to one
 channel of patch logits. Every block's output is returned, for the feature matching loss
 (`pmfs.losses.gan.feature_matching_loss`); the last of each scale is the logits map.
+
+`MouthDiscriminator` is the same critic on the mouth box alone (issue 15): on the whole frame the
+mouth is a few hundred of its pixels, and a renderer trained with L1 paints teeth grey and the
+inside of the mouth brown where it is unsure where their edges lie, which lowers the contrast of
+the mouth's edges. It sharpens the mouth but costs mouth PSNR on the synthetic benchmark, so it
+is an option (experiments/ablations/mouth_gan.yaml), not part of full.yaml (docs/results.md).
 """
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
+
+from pmfs.landmarks import mouth_box
+
+MOUTH_CROP_SHARE = 3 / 8
+"""Side of `MouthDiscriminator`'s crop ÷ the frame's: 48² at 128², 96² at 256², about the size of
+the mouth box itself in aligned face crops, so the crop neither throws pixels away nor invents
+them."""
 
 
 class PatchDiscriminator(nn.Module):
@@ -95,3 +109,60 @@ class MultiScalePatchDiscriminator(nn.Module):
                 x = F.avg_pool2d(x, 2, count_include_pad=False)  # (B, C, H/2^s, W/2^s)
             outputs.append(discriminator(x))
         return outputs
+
+
+def mouth_crops(images: Tensor, landmarks: Tensor, side: int) -> Tensor:
+    """The mouth boxes of a batch, resampled to one size (differentiable in `images`).
+
+    Args:
+        images: (B, C, H, H) frames.
+        landmarks: (B, 68, 2) normalized landmarks of the frames.
+        side: side of the crops in pixels.
+
+    Returns:
+        (B, C, side, side): each frame's `pmfs.landmarks.mouth_box`, sampled bilinearly.
+    """
+    size = images.shape[-1]
+    box = mouth_box(landmarks, size).float() * (2 / size) - 1  # (B, 4) normalized edges
+    theta = torch.zeros(images.shape[0], 2, 3, device=images.device)
+    theta[:, 0, 0], theta[:, 0, 2] = (box[:, 2] - box[:, 0]) / 2, (box[:, 2] + box[:, 0]) / 2
+    theta[:, 1, 1], theta[:, 1, 2] = (box[:, 3] - box[:, 1]) / 2, (box[:, 3] + box[:, 1]) / 2
+    grid = F.affine_grid(theta, [images.shape[0], 1, side, side], align_corners=False)
+    return F.grid_sample(
+        images, grid.to(images.dtype), mode="bilinear", padding_mode="border", align_corners=False
+    )
+
+
+class MouthDiscriminator(nn.Module):
+    """A `MultiScalePatchDiscriminator` that sees only the mouth box of each frame.
+
+    The crop's side is `MOUTH_CROP_SHARE` of the frame's (rounded to what the critic's strides
+    need), so its patches are a few pixels of the frame wide at any image size.
+
+    Args:
+        channels: channels of the first block.
+        layers: stride-2 blocks.
+        scales: number of discriminators (crop, crop/2, ...).
+    """
+
+    def __init__(self, channels: int = 32, layers: int = 3, scales: int = 1) -> None:
+        super().__init__()
+        self.critic = MultiScalePatchDiscriminator(3, channels, layers, scales)
+        self.step = 2 ** (scales - 1 + layers)
+
+    def crop_side(self, size: int) -> int:
+        """Side of the crop for `size`² frames: a multiple of the critic's total stride."""
+        return max(1, round(size * MOUTH_CROP_SHARE / self.step)) * self.step
+
+    def forward(self, images: Tensor, landmarks: Tensor) -> list[list[Tensor]]:
+        """Score the mouths of real or generated frames.
+
+        Args:
+            images: (B, 3, H, H) frames in [0, 1].
+            landmarks: (B, 68, 2) their normalized landmarks.
+
+        Returns:
+            as `MultiScalePatchDiscriminator.forward`, for the (B, 3, s, s) crops
+            (s = `crop_side(H)`).
+        """
+        return self.critic(mouth_crops(images, landmarks, self.crop_side(images.shape[-1])))

@@ -8,8 +8,9 @@ DataModule's), the loss weights (0 = not computed) — and what is switched off 
 discriminator without a GAN term, no VGG without the perceptual term, no flow without warping.
 
 Training is a GAN with manual optimization (generator, then the multi-scale patch discriminator
-on the detached output); `generator_losses` / `discriminator_losses` are also what the `PMFS`
-system calls when it trains this stage inside the whole chain.
+on the detached output, and with the mouth's GAN terms a second one on the mouth box);
+`generator_losses` / `discriminator_losses` are also what the `PMFS` system calls when it trains
+this stage inside the whole chain.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import OptimizerCallable
-from torch import Tensor
+from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from pmfs.batch import Background, Batch, Split
@@ -30,7 +31,7 @@ from pmfs.losses.image import masked_l1, warp_loss
 from pmfs.losses.perceptual import PerceptualLoss
 from pmfs.masks import TargetMask, face_hull_mask, target_mask
 from pmfs.metrics.image import image_metrics
-from pmfs.networks.discriminator import MultiScalePatchDiscriminator
+from pmfs.networks.discriminator import MouthDiscriminator, MultiScalePatchDiscriminator
 from pmfs.networks.face_renderer import FaceRendererNet, ReferenceFeatures
 from pmfs.networks.renderer_blocks import resize
 from pmfs.sketch import render_sketch
@@ -48,6 +49,8 @@ class FaceRenderer(LightningModule):
         discriminator_optimizer: builds the discriminator's optimizer.
         discriminator: size of the discriminator; None → `DiscriminatorConfig()` when a GAN
             term is on (never built otherwise).
+        mouth_discriminator: size of the mouth's discriminator; None → 32 channels, 3 layers,
+            one scale, when a mouth GAN term is on (never built otherwise).
         loss_weights: term weights; None → `RendererLossWeights()`.
         perceptual_weights: VGG19 ImageNet weights: "imagenet" (the torch hub cache,
             `$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth`), a file path, or None (random
@@ -71,6 +74,7 @@ class FaceRenderer(LightningModule):
         optimizer: OptimizerCallable = torch.optim.Adam,
         discriminator_optimizer: OptimizerCallable = torch.optim.Adam,
         discriminator: DiscriminatorConfig | None = None,
+        mouth_discriminator: DiscriminatorConfig | None = None,
         loss_weights: RendererLossWeights | None = None,
         perceptual_weights: str | None = "imagenet",
         target_mask: TargetMask = "lower_half",
@@ -103,6 +107,12 @@ class FaceRenderer(LightningModule):
                 channels=config.channels,
                 layers=config.layers,
                 scales=config.scales,
+            )
+        self.mouth_discriminator: MouthDiscriminator | None = None
+        if self.loss_weights.mouth_gan:
+            config = mouth_discriminator or DiscriminatorConfig(channels=32, layers=3, scales=1)
+            self.mouth_discriminator = MouthDiscriminator(
+                channels=config.channels, layers=config.layers, scales=config.scales
             )
         self.perceptual: PerceptualLoss | None = None
         if self.loss_weights.perceptual > 0:
@@ -251,22 +261,47 @@ class FaceRenderer(LightningModule):
                 with torch.no_grad():
                     real = self.discriminator(self._disc_input(target, out))
                 terms["feature_matching"] = feature_matching_loss(real, fake)
+        if self.mouth_discriminator is not None:
+            centre = batch["landmarks"][:, batch["landmarks"].shape[1] // 2].detach()
+            with frozen(self.mouth_discriminator):
+                fake = self.mouth_discriminator(image, centre)
+            if w.mouth_adversarial > 0:
+                terms["mouth_adversarial"] = generator_hinge_loss(fake)
+            if w.mouth_feature_matching > 0:
+                with torch.no_grad():
+                    real = self.mouth_discriminator(target, centre)
+                terms["mouth_feature_matching"] = feature_matching_loss(real, fake)
         total = sum(
             (getattr(w, name) * value for name, value in terms.items()), image.new_zeros(())
         )
         return {"loss": total, **terms}
 
     def discriminator_losses(self, out: RendererOutput, batch: Batch) -> dict[str, Tensor]:
-        """The discriminator's hinge loss on the real target vs the detached output.
+        """The discriminators' hinge losses on the real target vs the detached output.
 
         Returns:
-            `{"d_loss": ...}`, or `{}` without a discriminator.
+            `{"d_loss": ...}`, the sum over the discriminators (with the mouth's, its own term
+            as `"d_mouth"` too), or `{}` without one.
         """
-        if self.discriminator is None:
-            return {}
-        real = self.discriminator(self._disc_input(batch["target"], out).detach())
-        fake = self.discriminator(self._disc_input(out.image.detach(), out).detach())
-        return {"d_loss": discriminator_hinge_loss(real, fake)}
+        losses: dict[str, Tensor] = {}
+        if self.discriminator is not None:
+            real = self.discriminator(self._disc_input(batch["target"], out).detach())
+            fake = self.discriminator(self._disc_input(out.image.detach(), out).detach())
+            losses["d_loss"] = discriminator_hinge_loss(real, fake)
+        if self.mouth_discriminator is not None:
+            centre = batch["landmarks"][:, batch["landmarks"].shape[1] // 2].detach()
+            real = self.mouth_discriminator(batch["target"], centre)
+            fake = self.mouth_discriminator(out.image.detach(), centre)
+            losses["d_mouth"] = discriminator_hinge_loss(real, fake)
+            losses["d_loss"] = losses.get("d_loss", 0.0) + losses["d_mouth"]
+        return losses
+
+    @property
+    def critics(self) -> nn.Module | None:
+        """The discriminators that the second optimizer trains (`manual_step` clips each on its
+        own), or None without a GAN term."""
+        built = [d for d in (self.discriminator, self.mouth_discriminator) if d is not None]
+        return nn.ModuleList(built) if built else None
 
     # -- training -------------------------------------------------------------------------------
 
@@ -282,7 +317,7 @@ class FaceRenderer(LightningModule):
         # one backward: the generator's GAN terms saw the discriminator frozen, and the
         # discriminator's loss saw detached frames, so each network gets only its own gradient
         total = losses["loss"] + losses.get("d_loss", losses["loss"].new_zeros(()))
-        trained = [self.network] + ([] if self.discriminator is None else [self.discriminator])
+        trained = [self.network] + ([] if self.critics is None else [self.critics])
         manual_step(self, total, trained, self.gradient_clip)
         self._log("train", losses, batch)
 
@@ -315,8 +350,8 @@ class FaceRenderer(LightningModule):
 
     def configure_optimizers(self) -> list[Optimizer]:
         optimizers = [self.optimizer(self.network.parameters())]
-        if self.discriminator is not None:
-            optimizers.append(self.discriminator_optimizer(self.discriminator.parameters()))
+        if self.critics is not None:
+            optimizers.append(self.discriminator_optimizer(self.critics.parameters()))
         return optimizers
 
     def check_background(self, background: str) -> None:

@@ -17,7 +17,7 @@ from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LRScheduler
 
-__all__ = ["frozen", "manual_step"]
+__all__ = ["clip_gradients", "frozen", "manual_step"]
 
 
 @contextmanager
@@ -30,6 +30,14 @@ def frozen(module: nn.Module) -> Iterator[None]:
     finally:
         for parameter, flag in zip(module.parameters(), flags, strict=True):
             parameter.requires_grad_(flag)
+
+
+def clip_gradients(network: nn.Module, max_norm: float) -> None:
+    """Scale `network`'s gradient down to a norm of at most `max_norm`; an `nn.ModuleList` is
+    several networks (the renderer's two critics), each clipped on its own, so one critic's large
+    gradient does not shrink the other's step."""
+    for part in network if isinstance(network, nn.ModuleList) else [network]:
+        torch.nn.utils.clip_grad_norm_(part.parameters(), max_norm)
 
 
 def manual_step(
@@ -47,7 +55,9 @@ def manual_step(
     Args:
         module: the LightningModule (`automatic_optimization = False`).
         loss: the scalar sum of every trained network's loss.
-        trained: the network each optimizer updates, in `configure_optimizers` order.
+        trained: the network each optimizer updates, in `configure_optimizers` order; an
+            `nn.ModuleList` is several networks under one optimizer (the renderer's two critics),
+            each clipped on its own.
         gradient_clip: the largest gradient norm of each network; None = no clipping.
         schedulers: learning-rate schedulers stepped after the optimizers (once per batch).
     """
@@ -59,7 +69,7 @@ def manual_step(
     module.manual_backward(loss)
     for optimizer, network in pairs:
         if gradient_clip is not None:
-            torch.nn.utils.clip_grad_norm_(network.parameters(), gradient_clip)
+            clip_gradients(network, gradient_clip)
         optimizer.step()
     for scheduler in schedulers:
         scheduler.step()

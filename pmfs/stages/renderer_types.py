@@ -25,6 +25,9 @@ class RendererLossWeights:
         adversarial: hinge GAN generator term (multi-scale patch discriminator).
         feature_matching: L1 between the discriminator's features of real and generated frames.
         warp: L1 between each warped reference and the target inside the face (warping only).
+        mouth_adversarial: hinge GAN generator term of a second critic that sees only the mouth
+            box (`pmfs.networks.discriminator.MouthDiscriminator`).
+        mouth_feature_matching: feature matching against that critic.
     """
 
     l1: float = 1.0
@@ -33,6 +36,8 @@ class RendererLossWeights:
     adversarial: float = 0.05
     feature_matching: float = 1.0
     warp: float = 0.5
+    mouth_adversarial: float = 0.0
+    mouth_feature_matching: float = 0.0
 
     def __post_init__(self) -> None:
         negative = {k: v for k, v in self.__dict__.items() if v < 0}
@@ -44,10 +49,17 @@ class RendererLossWeights:
         """Whether a discriminator is needed."""
         return self.adversarial > 0 or self.feature_matching > 0
 
+    @property
+    def mouth_gan(self) -> bool:
+        """Whether the mouth's discriminator is needed."""
+        return self.mouth_adversarial > 0 or self.mouth_feature_matching > 0
+
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
-    """Size of the multi-scale patch discriminator (built only when a GAN term is on)."""
+    """Size of a multi-scale patch discriminator (built only when a GAN term is on): the frame's
+    (`adversarial`, `feature_matching`) or the mouth's (`mouth_adversarial`,
+    `mouth_feature_matching`)."""
 
     channels: int = 64
     layers: int = 3

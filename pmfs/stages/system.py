@@ -268,8 +268,8 @@ class PMFS(LightningModule):
             modules.append(self.mouth_to_face.network)
         if "renderer" not in self.frozen:
             modules.append(self.renderer.network)
-            if self.renderer.discriminator is not None:
-                modules.append(self.renderer.discriminator)
+            if self.renderer.critics is not None:
+                modules.append(self.renderer.critics)
         return modules
 
     def _schedulers(self) -> list[LRScheduler]:

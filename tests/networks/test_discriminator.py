@@ -1,12 +1,16 @@
-"""Stage 3's `MultiScalePatchDiscriminator`: shapes per scale, spectral norm, gradients."""
+"""Stage 3's critics: `MultiScalePatchDiscriminator` (shapes per scale, spectral norm,
+gradients) and `MouthDiscriminator` (the mouth box, cropped)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.nn.utils import parametrize
 
-from pmfs.networks import MultiScalePatchDiscriminator
+from pmfs.landmarks import TEMPLATE, mouth_box, mouth_box_mask
+from pmfs.networks import MouthDiscriminator, MultiScalePatchDiscriminator
+from pmfs.networks.discriminator import mouth_crops
 
 
 @pytest.mark.parametrize(("layers", "scales"), [(3, 2), (2, 3)])
@@ -56,3 +60,33 @@ def test_bad_input_raises() -> None:
         disc(torch.rand(1, 3, 64, 64))
     with pytest.raises(ValueError, match="layers"):
         MultiScalePatchDiscriminator(layers=0)
+
+
+def test_mouth_crops_are_the_mouth_box_at_the_crop_size() -> None:
+    """A frame that is 1 inside its mouth box and 0 outside crops to ones (but for the crop's
+    one-pixel rim, where bilinear sampling meets the box's edge); the gradient of the crop
+    reaches only pixels in and next to the box."""
+    landmarks = torch.from_numpy(TEMPLATE.copy())[None].repeat(2, 1, 1) * 0.8
+    landmarks[1] += torch.tensor([0.1, -0.05])  # the second mouth elsewhere
+    frame = mouth_box_mask(mouth_box(landmarks, 128), 128).expand(-1, 3, -1, -1).clone()
+    frame.requires_grad_(True)
+    crops = mouth_crops(frame, landmarks, 48)
+    assert crops.shape == (2, 3, 48, 48)
+    assert torch.allclose(crops[..., 1:-1, 1:-1], torch.ones(()), atol=1e-5)
+    crops.sum().backward()
+    assert frame.grad is not None
+    near = F.max_pool2d(mouth_box_mask(mouth_box(landmarks, 128), 128), 3, 1, 1) > 0
+    assert frame.grad.abs().sum() > 0 and frame.grad[~near.expand_as(frame)].abs().max() == 0
+
+
+@pytest.mark.parametrize(("size", "side"), [(32, 16), (128, 48), (256, 96)])
+def test_the_mouth_critic_sees_crops_of_a_fixed_share_of_the_frame(size: int, side: int) -> None:
+    torch.manual_seed(0)
+    critic = MouthDiscriminator(channels=8, layers=3, scales=1)
+    assert critic.crop_side(size) == side
+    landmarks = torch.from_numpy(TEMPLATE.copy())[None].repeat(2, 1, 1) * 0.8
+    frames = torch.rand(2, 3, size, size, requires_grad=True)
+    (scale,) = critic(frames, landmarks)
+    assert scale[-1].shape == (2, 1, side // 8, side // 8)  # patch logits of the crop
+    scale[-1].mean().backward()
+    assert frames.grad is not None and frames.grad.abs().sum() > 0

@@ -20,6 +20,7 @@ from pmfs.masks import face_hull_mask
 from pmfs.networks import FaceRendererNet
 from pmfs.stages import FaceRenderer, RendererLossWeights
 from pmfs.stages.common import NonFiniteLossError
+from pmfs.stages.manual_step import clip_gradients
 
 SIZE = 32
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
@@ -110,6 +111,46 @@ def test_generator_gan_terms_leave_the_discriminator_without_gradient() -> None:
         torch.testing.assert_close(before, now)  # the critic's loss does not reach the generator
 
 
+MOUTH_GAN = RendererLossWeights(mouth_adversarial=0.1, mouth_feature_matching=1.0)
+
+
+def test_the_mouth_critic_is_built_with_its_terms_and_trained_with_the_other() -> None:
+    """The mouth's GAN terms build a second critic: the generator's terms leave it without
+    gradient, the critics' loss (their sum) trains it, and the one critic optimizer holds both."""
+    assert _renderer().mouth_discriminator is None  # off unless its terms are on
+    batch = _batch()
+    renderer = _renderer(loss_weights=MOUTH_GAN)
+    assert renderer.discriminator is not None and renderer.mouth_discriminator is not None
+    mouth_critic = list(renderer.mouth_discriminator.parameters())
+    _, critic_optimizer = renderer.configure_optimizers()
+    held = {id(p) for group in critic_optimizer.param_groups for p in group["params"]}
+    assert {id(p) for p in renderer.discriminator.parameters()} | {
+        id(p) for p in mouth_critic
+    } == held
+    out = renderer._render_batch(batch)
+    terms = renderer.generator_losses(out, batch)
+    assert {"mouth_adversarial", "mouth_feature_matching"} <= set(terms)
+    terms["loss"].backward()
+    assert all(p.grad is None for p in mouth_critic)
+    d = renderer.discriminator_losses(out, batch)
+    main = d["d_loss"] - d["d_mouth"]
+    assert d["d_mouth"] > 0 and main > 0  # both critics' hinge losses are in the sum
+    d["d_loss"].backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in mouth_critic if p.ndim > 1)
+
+
+def test_each_critic_s_gradient_is_clipped_on_its_own() -> None:
+    """Under one optimizer, a critic with a large gradient does not shrink the other's."""
+    big, small = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    for layer, scale in ((big, 100.0), (small, 0.01)):
+        for p in layer.parameters():
+            p.grad = torch.full_like(p, scale)
+    clip_gradients(torch.nn.ModuleList([big, small]), 1.0)
+    norm = torch.nn.utils.get_total_norm
+    assert norm([p.grad for p in big.parameters()]) == pytest.approx(1.0, rel=1e-4)
+    assert all(torch.equal(p.grad, torch.full_like(p, 0.01)) for p in small.parameters())
+
+
 def test_non_finite_loss_names_the_samples() -> None:
     batch = _batch()
     batch["target"][0, 0, 0, 0] = float("nan")
@@ -153,11 +194,11 @@ def test_fit_updates_generator_and_discriminator(tiny_synth_root: Path, tmp_path
     dm = TalkingFaceDataModule(
         str(tiny_synth_root), image_size=SIZE, batch_size=2, num_workers=0, samples_per_clip=2
     )
-    renderer = _renderer()
-    assert renderer.discriminator is not None
+    renderer = _renderer(loss_weights=MOUTH_GAN)
+    assert renderer.critics is not None
     before_g = [p.detach().clone() for p in renderer.network.parameters()]
     # the logits' biases get no hinge gradient while real and fake logits are both inside ±1
-    weights_d = [p for n, p in renderer.discriminator.named_parameters() if "weight" in n]
+    weights_d = [p for n, p in renderer.critics.named_parameters() if "weight" in n]
     before_d = [p.detach().clone() for p in weights_d]
     trainer = Trainer(
         accelerator="cpu",
@@ -176,7 +217,15 @@ def test_fit_updates_generator_and_discriminator(tiny_synth_root: Path, tmp_path
     changed_d = [not torch.equal(a, b) for a, b in zip(before_d, weights_d, strict=True)]
     assert all(changed_g) and all(changed_d)
     metrics = trainer.callback_metrics
-    for key in ("train/loss", "train/d_loss", "val/psnr", "val/mouth_psnr", "val/ssim"):
+    logged = (
+        "train/loss",
+        "train/d_loss",
+        "train/d_mouth",
+        "val/psnr",
+        "val/mouth_psnr",
+        "val/ssim",
+    )
+    for key in logged:
         assert torch.isfinite(metrics[key]), key
 
 
