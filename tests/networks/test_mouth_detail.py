@@ -16,6 +16,7 @@ from pmfs.landmarks import TEMPLATE, normalized_to_pixels
 from pmfs.masks import polygon_mask
 from pmfs.networks import FaceRendererNet, MouthDetail, mouth_fields
 from pmfs.networks.mouth_detail import (
+    DISTANCE_ROWS,
     INNER_LIPS,
     LAYERS,
     OUTER_LIPS,
@@ -99,6 +100,27 @@ def test_the_head_starts_flat_and_only_paints_inside_the_lips() -> None:
     changed = (painted - image).abs().amax(dim=1, keepdim=True) > 0
     assert changed[inner > 0].all()
     assert not changed[outer == 0].any()  # pixels outside the outer lips keep their values
+
+
+def test_the_layers_start_apart() -> None:
+    """Colours start at 0 but each layer's outline is its own random function, so the base colour
+    and the layers get different gradients from the first batch (with every distance at 0 the base
+    and the lowest layer would get the same gradient forever, and the others a multiple of it)."""
+    torch.manual_seed(0)
+    head = MouthDetail(8, hidden=16)
+    last = head.mlp[-1]
+    distance = torch.zeros(last.out_channels, dtype=torch.bool)
+    distance[DISTANCE_ROWS] = True
+    assert last.weight[distance].abs().amin() > 0 and last.weight[~distance].abs().amax() == 0
+    image, merged, features = _inputs(128)
+    target = torch.rand(image.shape, generator=torch.Generator().manual_seed(1))
+    (head(image, merged, features, _open_mouths()) - target).abs().mean().backward()
+    grad = last.weight.grad
+    colours = [grad[:3], *[grad[3 + 4 * i : 6 + 4 * i] for i in range(LAYERS)]]  # base, layers
+    for i, a in enumerate(colours):
+        for b in colours[i + 1 :]:
+            cosine = F.cosine_similarity(a.flatten(), b.flatten(), dim=0)
+            assert cosine < 0.999  # not the same direction
 
 
 @pytest.mark.parametrize("lips", ["inner", "outer"])
