@@ -22,9 +22,9 @@ from torch.nn.utils.parametrizations import spectral_norm
 from pmfs.landmarks import mouth_box
 
 MOUTH_CROP_SHARE = 3 / 8
-"""Side of `MouthDiscriminator`'s crop ÷ the frame's: 48² at 128², 96² at 256², about the size of
-the mouth box itself in aligned face crops, so the crop neither throws pixels away nor invents
-them."""
+"""Side of `MouthDiscriminator`'s crop ÷ the frame's: 48² at 128², 96² at 256², a little more than
+the mouth box of an aligned face (33–42 px at 128² for the template face), so the crop keeps
+every pixel of the box."""
 
 
 class PatchDiscriminator(nn.Module):

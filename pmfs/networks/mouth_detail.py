@@ -183,7 +183,7 @@ class MouthDetail(nn.Module):
     functions of the inputs (`OUTLINE_INIT`), not at 0: from d = 0 every layer covers half of
     every pixel, all layer colours get the same gradient, and a per-pixel colour change could
     fit the interior smoothly before any outline moved (one seed of five never formed its
-    layers; with random outlines, +1.1 dB mouth PSNR over three seeds, docs/results.md).
+    layers; with random outlines +0.62 ± 0.76 dB mouth PSNR over five seeds, docs/results.md).
 
     Args:
         feature_channels: C, channels of the decoder features it reads (level 0 of the U-Net).
