@@ -121,6 +121,9 @@ def mouth_crops(images: Tensor, landmarks: Tensor, side: int) -> Tensor:
 
     Returns:
         (B, C, side, side): each frame's `pmfs.landmarks.mouth_box`, sampled bilinearly.
+
+    One batched sampling at the box's sub-pixel edges, for the training step; the metrics'
+    `pmfs.metrics.image.crop_mouths` cuts whole pixels and resizes image by image instead.
     """
     size = images.shape[-1]
     box = mouth_box(landmarks, size).float() * (2 / size) - 1  # (B, 4) normalized edges

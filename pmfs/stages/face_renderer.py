@@ -40,6 +40,11 @@ from pmfs.stages.manual_step import frozen, manual_step
 from pmfs.stages.renderer_types import DiscriminatorConfig, RendererLossWeights, RendererOutput
 
 
+def _centre_landmarks(batch: Batch) -> Tensor:
+    """(B, 68, 2) the window's centre frame's landmarks (the frame rendered), detached."""
+    return batch["landmarks"][:, batch["landmarks"].shape[1] // 2].detach()
+
+
 class FaceRenderer(LightningModule):
     """Train a `FaceRendererNet` on image batches (`landmarks_only: false`).
 
@@ -241,11 +246,11 @@ class FaceRenderer(LightningModule):
             `{"loss": total}` plus each computed term, unweighted.
         """
         w, target, image = self.loss_weights, batch["target"], out.image
+        centre = _centre_landmarks(batch)
         terms: dict[str, Tensor] = {}
         if w.l1 > 0:
             terms["l1"] = masked_l1(image, target)
         if w.mouth > 0:
-            centre = batch["landmarks"][:, batch["landmarks"].shape[1] // 2]
             box = mouth_box_mask(mouth_box(centre, target.shape[-1]), target.shape[-1])
             terms["mouth"] = masked_l1(image, target, box)
         if self.perceptual is not None:
@@ -262,7 +267,6 @@ class FaceRenderer(LightningModule):
                     real = self.discriminator(self._disc_input(target, out))
                 terms["feature_matching"] = feature_matching_loss(real, fake)
         if self.mouth_discriminator is not None:
-            centre = batch["landmarks"][:, batch["landmarks"].shape[1] // 2].detach()
             with frozen(self.mouth_discriminator):
                 fake = self.mouth_discriminator(image, centre)
             if w.mouth_adversarial > 0:
@@ -289,7 +293,7 @@ class FaceRenderer(LightningModule):
             fake = self.discriminator(self._disc_input(out.image.detach(), out).detach())
             losses["d_loss"] = discriminator_hinge_loss(real, fake)
         if self.mouth_discriminator is not None:
-            centre = batch["landmarks"][:, batch["landmarks"].shape[1] // 2].detach()
+            centre = _centre_landmarks(batch)
             real = self.mouth_discriminator(batch["target"], centre)
             fake = self.mouth_discriminator(out.image.detach(), centre)
             losses["d_mouth"] = discriminator_hinge_loss(real, fake)
@@ -317,7 +321,8 @@ class FaceRenderer(LightningModule):
         # one backward: the generator's GAN terms saw the discriminator frozen, and the
         # discriminator's loss saw detached frames, so each network gets only its own gradient
         total = losses["loss"] + losses.get("d_loss", losses["loss"].new_zeros(()))
-        trained = [self.network] + ([] if self.critics is None else [self.critics])
+        critics = self.critics
+        trained = [self.network] + ([] if critics is None else [critics])
         manual_step(self, total, trained, self.gradient_clip)
         self._log("train", losses, batch)
 
@@ -334,8 +339,7 @@ class FaceRenderer(LightningModule):
         losses = self.generator_losses(out, batch)
         self._log(split, losses, batch)
         metrics = self.val_metrics if split == "val" else self.test_metrics
-        centre = batch["landmarks"][:, batch["landmarks"].shape[1] // 2]
-        metrics.update(out.image.clamp(0, 1), batch["target"], centre)
+        metrics.update(out.image.clamp(0, 1), batch["target"], _centre_landmarks(batch))
         self.log_dict(metrics, batch_size=batch["target"].shape[0])
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
@@ -350,8 +354,9 @@ class FaceRenderer(LightningModule):
 
     def configure_optimizers(self) -> list[Optimizer]:
         optimizers = [self.optimizer(self.network.parameters())]
-        if self.critics is not None:
-            optimizers.append(self.discriminator_optimizer(self.critics.parameters()))
+        critics = self.critics
+        if critics is not None:
+            optimizers.append(self.discriminator_optimizer(critics.parameters()))
         return optimizers
 
     def check_background(self, background: str) -> None:
