@@ -2,7 +2,7 @@
 
 from pmfs.stages.audio_to_mouth import AudioToMouth
 from pmfs.stages.common import canonical_content, landmark_metrics, place_content
-from pmfs.stages.curriculum import Curriculum, Ramp
+from pmfs.stages.curriculum import CoarseToFine, Curriculum, Ramp
 from pmfs.stages.face_renderer import (
     DiscriminatorConfig,
     FaceRenderer,
@@ -15,6 +15,7 @@ from pmfs.stages.system import PMFS, StageCheckpoints
 __all__ = [
     "PMFS",
     "AudioToMouth",
+    "CoarseToFine",
     "Curriculum",
     "DiscriminatorConfig",
     "FaceRenderer",

@@ -246,7 +246,7 @@ class PMFS(LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> None:
         step = int(self.batches_seen)
-        losses, total = self._losses(batch, step)
+        losses, total = self._losses(self.curriculum.frames(batch, step), step)
         self.batches_seen += 1
         if not check_finite(losses, batch, self.global_step, self.nonfinite, "PMFS"):
             return
