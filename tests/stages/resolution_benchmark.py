@@ -7,16 +7,20 @@ Every arm is `experiments/demo.yaml` trained by `renderer_benchmark.train` for t
 batches (400, batch 16) on a synthetic set made at 256² (8 speakers × 4 clips; the DataModule
 resizes on load):
 
-- `working`: demo.yaml as shipped, 128² output with the network at 64² (bicubic reference
-  warps, the `MouthDetail` head);
-- `full_resolution`: the paper's renderer: `working_size: null` (the network at 128²), bilinear
-  warps, no mouth head;
-- `today`: the demo before issue 15, that renderer at 64² output (image_size 64);
-- `working_256`: demo.yaml trained at 256² output (`image_size: 256`, the network at 64²),
-  scored at 256² (tried, not adopted: results.md).
+- `working`: demo.yaml as shipped: 256² frames (shrunk to 128² until batch 300,
+  `curriculum.renderer_size`), the network at 64², bicubic reference warps, the `MouthDetail`
+  head, the mouth critic and no whole-frame critic;
+- `no_mouth_gan`: the same without the mouth critic;
+- `single_size`: the same at 256² from the first batch (no coarse-to-fine);
+- `previous`: the demo before the coarse-to-fine sizes (128² frames, the whole-frame critic at
+  0.02, no mouth critic);
+- `full_resolution`: the paper's renderer at the previous demo's sizes and losses:
+  `working_size: null` (the network at 128²), bilinear warps, no mouth head;
+- `today`: the demo before issue 15, that renderer at 64² output (image_size 64).
 
-Each is scored on every test window at the output sizes it can make: `working` at 128² and 256²
-(the same weights: the network stays at 64²), `full_resolution` at 128² (its training size), and
+Each is scored on every test window at the output sizes it can make: the working-size arms at
+128² and 256² (the same weights: the network stays at 64²), `full_resolution` at 128² (its
+training size), and
 `today` at 64² upsampled bilinearly to 128² and 256² (what pasting its 64² face into a larger
 frame shows). Scores, the renderer drawing the true landmarks:
 
@@ -52,27 +56,52 @@ from pmfs.metrics.sharpness import laplacian_variance
 from pmfs.networks.renderer_blocks import resize
 from pmfs.stages import PMFS
 
-FULL_RESOLUTION = """\
+PREVIOUS = """\
 model:
   init_args:
+    curriculum:
+      renderer_size: null
     renderer:
       init_args:
+        loss_weights:
+          adversarial: 0.02
+          feature_matching: 0.5
+          mouth_adversarial: 0.0
+          mouth_feature_matching: 0.0
+"""
+"""An overlay of demo.yaml with the demo's losses before the coarse-to-fine sizes (with
+`image_size=128`, `ARMS`)."""
+FULL_RESOLUTION = (
+    PREVIOUS
+    + """\
         network:
           init_args:
             working_size: null
             image_warp: bilinear
             mouth_detail: 0
 """
-"""An overlay of demo.yaml with the paper's renderer: its network at the output size, the
-references warped bilinearly, no `MouthDetail` head (a `working_size=null` command-line argument
-does not reach a nested `init_args`)."""
-ARMS: dict[str, tuple[bool, tuple[str, ...], tuple[int, ...]]] = {
-    "working": (False, (), (128, 256)),
-    "working_256": (False, ("--data.init_args.image_size=256",), (256,)),
-    "full_resolution": (True, (), (128,)),
-    "today": (True, ("--data.init_args.image_size=64",), (128, 256)),
+)
+"""The paper's renderer: its network at the output size, the references warped bilinearly, no
+`MouthDetail` head (a `working_size=null` command-line argument does not reach a nested
+`init_args`)."""
+OVERLAYS = {
+    "no_mouth_gan": "model:\n  init_args:\n    renderer:\n      init_args:\n        loss_weights:\n"
+    "          mouth_adversarial: 0.0\n          mouth_feature_matching: 0.0\n",
+    "single_size": "model:\n  init_args:\n    curriculum:\n      renderer_size: null\n",
+    "previous": PREVIOUS,
+    "full_resolution": FULL_RESOLUTION,
+    "today": FULL_RESOLUTION,
 }
-"""Arm → (full resolution?, extra `pmfs fit` arguments, output sizes it is scored at)."""
+"""Arm → its overlay of demo.yaml (`working`: none)."""
+ARMS: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
+    "working": ((), (128, 256)),
+    "no_mouth_gan": ((), (128, 256)),
+    "single_size": ((), (128, 256)),
+    "previous": (("--data.init_args.image_size=128",), (128, 256)),
+    "full_resolution": (("--data.init_args.image_size=128",), (128,)),
+    "today": (("--data.init_args.image_size=64",), (128, 256)),
+}
+"""Arm → (extra `pmfs fit` arguments after its overlay, output sizes it is scored at)."""
 
 
 def build_benchmark_data(root: Path) -> Path:
@@ -149,10 +178,10 @@ def run_arm(
 ) -> dict[str, object]:
     """Train one arm at one seed and score it at its output sizes; `save`: also write the
     trained system's state dict there; `probe`: also `blend_probe` at its first size."""
-    full_resolution, extra, sizes = ARMS[arm]
-    if full_resolution:
-        overlay = root / "full_resolution.yaml"
-        overlay.write_text(FULL_RESOLUTION)
+    extra, sizes = ARMS[arm]
+    if arm in OVERLAYS:
+        overlay = root / f"{arm}.yaml"
+        overlay.write_text(OVERLAYS[arm])
         extra = ("-c", str(overlay), *extra)
     started = time.perf_counter()
     model, data = train(root, None, BATCHES, seed, extra)
