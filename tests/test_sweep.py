@@ -129,7 +129,7 @@ def test_shipped_ablation_sweep_is_a_wandb_grid() -> None:
         "mask_content_hull",
         "full_resolution",
         "no_mouth_detail",
-        "mouth_gan",
+        "no_mouth_gan",
     ]
     assert runs[2].command == [
         "/usr/bin/env",
