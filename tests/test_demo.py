@@ -15,7 +15,14 @@ import pytest
 from PIL import Image
 
 from pmfs.audio import SAMPLE_RATE
-from pmfs.commands.demo import DemoOptions, build_parser, main, pick_demo_clips
+from pmfs.commands.demo import (
+    DEMO_CONFIG,
+    DemoOptions,
+    build_parser,
+    main,
+    pick_demo_clips,
+    size_args,
+)
 from pmfs.data.cache import Cache
 from pmfs.options import options_from_args, parser_fields
 from pmfs.video import probe_video, read_video
@@ -93,3 +100,10 @@ def test_parser_is_the_options_dataclass() -> None:
     options = options_from_args(DemoOptions, parser.parse_args([*FIT[:2], "--speakers", "2"]))
     assert options.fit_arg == ("--trainer.max_epochs=2", "--trainer.limit_train_batches=2")
     assert options.speakers == 2 and options.clips is None
+
+
+def test_a_smaller_set_trains_at_its_own_size(tmp_path: Path) -> None:
+    """demo.yaml trains on 256² frames; `--size 128` builds a 128² set, so the fit gets 128²."""
+    assert size_args(DEMO_CONFIG, 128) == ["--data.init_args.image_size=128"]
+    assert size_args(DEMO_CONFIG, 256) == []
+    assert size_args(tmp_path / "none.yaml", 128) == []

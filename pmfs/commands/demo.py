@@ -92,6 +92,18 @@ def build_data(out: Path, seed: int, speakers: int | None, clips: int | None, si
     return data
 
 
+def size_args(config: Path, size: int) -> list[str]:
+    """`--data.init_args.image_size=<size>` when the config trains on larger frames than the
+    `size`² set the demo built (demo.yaml: 256²; `--size 128` makes a 128² set), else none."""
+    import yaml
+
+    if not config.is_file():  # `train` says so
+        return []
+    data = (yaml.safe_load(config.read_text()) or {}).get("data") or {}
+    wanted = (data.get("init_args") or {}).get("image_size")
+    return [f"--data.init_args.image_size={size}"] if wanted is not None and wanted > size else []
+
+
 def fit_command(config: Path, data: Path, extra: list[str]) -> list[str]:
     """The `pmfs fit` command of step 2 (run in the output folder)."""
     command = [sys.executable, "-m", "pmfs", "fit", "-c", str(config)]
@@ -280,7 +292,9 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         data = build_data(out, options.seed, options.speakers, options.clips, options.size)
-        training = train(out, options.config.resolve(), data, list(options.fit_arg))
+        config = options.config.resolve()
+        extra = [*size_args(config, options.size), *options.fit_arg]
+        training = train(out, config, data, extra)
         video, clips, sharpness = render(training.checkpoint, data, out, options.size)
         figures = draw_figures(training.checkpoint, data, clips, out)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
