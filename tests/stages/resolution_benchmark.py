@@ -7,11 +7,12 @@ Every arm is `experiments/demo.yaml` trained by `renderer_benchmark.train` for t
 batches (400, batch 16) on a synthetic set made at 256² (8 speakers × 4 clips; the DataModule
 resizes on load):
 
-- `working`: demo.yaml as shipped: 256² frames (shrunk to 128² until batch 300,
+- `working`: demo.yaml as shipped: 256² frames (shrunk to 128² until batch 200,
   `curriculum.renderer_size`), the network at 64², bicubic reference warps, the `MouthDetail`
   head, the mouth critic and no whole-frame critic;
 - `no_mouth_gan`: the same without the mouth critic;
 - `single_size`: the same at 256² from the first batch (no coarse-to-fine);
+- `switch_300`: the same, at 128² until batch 300 (the demo's switch before it moved to 200);
 - `previous`: the demo before the coarse-to-fine sizes (128² frames, the whole-frame critic at
   0.02, no mouth critic);
 - `full_resolution`: the paper's renderer at the previous demo's sizes and losses:
@@ -88,6 +89,8 @@ OVERLAYS = {
     "no_mouth_gan": "model:\n  init_args:\n    renderer:\n      init_args:\n        loss_weights:\n"
     "          mouth_adversarial: 0.0\n          mouth_feature_matching: 0.0\n",
     "single_size": "model:\n  init_args:\n    curriculum:\n      renderer_size: null\n",
+    "switch_300": "model:\n  init_args:\n    curriculum:\n"
+    "      renderer_size: {size: 128, until: 300}\n",
     "previous": PREVIOUS,
     "full_resolution": FULL_RESOLUTION,
     "today": FULL_RESOLUTION,
@@ -97,6 +100,7 @@ ARMS: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
     "working": ((), (128, 256)),
     "no_mouth_gan": ((), (128, 256)),
     "single_size": ((), (128, 256)),
+    "switch_300": ((), (128, 256)),
     "previous": (("--data.init_args.image_size=128",), (128, 256)),
     "full_resolution": (("--data.init_args.image_size=128",), (128,)),
     "today": (("--data.init_args.image_size=64",), (128, 256)),
@@ -173,16 +177,23 @@ def blend_probe(model: PMFS, trained: LightningDataModule, size: int) -> dict[st
     return probes
 
 
+def arm_args(root: Path, arm: str) -> tuple[str, ...]:
+    """The `pmfs fit` arguments after demo.yaml that make `arm` (its overlay written into
+    `root`)."""
+    extra = ARMS[arm][0]
+    if arm not in OVERLAYS:
+        return extra
+    overlay = root / f"{arm}.yaml"
+    overlay.write_text(OVERLAYS[arm])
+    return ("-c", str(overlay), *extra)
+
+
 def run_arm(
     root: Path, arm: str, seed: int, save: Path | None = None, probe: bool = False
 ) -> dict[str, object]:
     """Train one arm at one seed and score it at its output sizes; `save`: also write the
     trained system's state dict there; `probe`: also `blend_probe` at its first size."""
-    extra, sizes = ARMS[arm]
-    if arm in OVERLAYS:
-        overlay = root / f"{arm}.yaml"
-        overlay.write_text(OVERLAYS[arm])
-        extra = ("-c", str(overlay), *extra)
+    extra, sizes = arm_args(root, arm), ARMS[arm][1]
     started = time.perf_counter()
     model, data = train(root, None, BATCHES, seed, extra)
     trained_s = time.perf_counter() - started
