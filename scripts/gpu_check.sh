@@ -28,10 +28,12 @@ if [ "$QUICK" = 1 ]; then
   SIZES=(32 64); CHUNKS=(1 4); FRAMES=4; TRAIN_SIZE=64; BATCHES=6; SPEAKERS=3; CLIPS=1
   TREND=(--finite-only)  # 6 batches: finite, not necessarily falling yet
   INFER_TIMING=(--warmup 1 --repeats 1); TRAIN_TIMING=(--warmup 1 --repeats 1)
+  TRAIN_BATCH=2; FIT_ARGS=(--data.init_args.batch_size=4)  # bf16 on a CPU without it is slow
 else
   SIZES=(256 512); CHUNKS=(1 16 64); FRAMES=64; TRAIN_SIZE=256; BATCHES=200; SPEAKERS=6; CLIPS=3
   TREND=()
   INFER_TIMING=(--warmup 1 --repeats 3); TRAIN_TIMING=(--warmup 2 --repeats 5)
+  TRAIN_BATCH=8; FIT_ARGS=()
 fi
 status=0
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || true
@@ -50,7 +52,7 @@ done
 
 # 2. one training step of the whole system at 256², batch 8, bf16-mixed
 "${PMFS[@]}" bench train --device "$DEVICE" --precision bf16-mixed --stages pmfs \
-  --image-size "$TRAIN_SIZE" --batch-size 8 "${TRAIN_TIMING[@]}" \
+  --image-size "$TRAIN_SIZE" --batch-size "$TRAIN_BATCH" "${TRAIN_TIMING[@]}" \
   --json "$OUT/train_bf16.json" 2>&1 | tee "$OUT/train.log" || status=1
 
 # 3. a short fit of demo.yaml at 256² on the GPU, losses to CSV
@@ -64,6 +66,7 @@ printf 'model:\n  init_args:\n    curriculum:\n      renderer_size: null\n' >"$F
 "${PMFS[@]}" fit -c experiments/demo.yaml -c "$FULL_SIZE" \
   --data.init_args.root="$DATA" --data.init_args.image_size="$TRAIN_SIZE" \
   --data.init_args.num_workers=4 --trainer.accelerator="$ACCEL" --trainer.devices=1 \
+  ${FIT_ARGS[@]+"${FIT_ARGS[@]}"} \
   --trainer.precision=bf16-mixed --trainer.max_steps=$((BATCHES * 4)) \
   --trainer.max_epochs=1000 --trainer.limit_val_batches=0 --trainer.log_every_n_steps=1 \
   --trainer.callbacks='[]' --trainer.enable_checkpointing=false \

@@ -63,7 +63,7 @@ def test_training_step_and_fit_ran(results: tuple[Path, subprocess.CompletedProc
     out, _ = results
     train = json.loads((out / "train_bf16.json").read_text())
     assert train["settings"]["precision"] == "bf16-mixed"
-    assert train["settings"]["image_size"] == 64 and train["settings"]["batch_size"] == 8
+    assert train["settings"]["image_size"] == 64 and train["settings"]["batch_size"] == 2
     assert train["stages"][0]["step_s"] and all(t > 0 for t in train["stages"][0]["step_s"])
     metrics = out / "fit" / "demo256" / "version_0" / "metrics.csv"
     with metrics.open() as f:
