@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -35,14 +34,13 @@ import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
 from PIL import Image
-from renderer_benchmark import run_environment
+from renderer_benchmark import build_cli, run_environment
 from scipy import ndimage
 from torch import Tensor
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from pmfs.batch import Batch
 from pmfs.commands.data import main as data_main
-from pmfs.commands.lightning import PMFSLightningCLI
 from pmfs.faces.dlib_detector import DlibLandmarks
 from pmfs.landmarks import mouth_box
 from pmfs.metrics.image import crop_mouths, image_psnr
@@ -96,12 +94,7 @@ def train(cache: Path, batches: int, seed: int) -> tuple[PMFS, LightningDataModu
         "--trainer.max_epochs=1000",
         f"--trainer.max_steps={batches * 2}",  # 2 optimizers: the generator and its critic
     ]
-    argv, sys.argv = sys.argv, sys.argv[:1]  # LightningCLI must not read pytest's arguments
-    try:
-        cli = PMFSLightningCLI(args=args, run=False)
-    finally:
-        sys.argv = argv
-    assert isinstance(cli.model, PMFS)
+    cli = build_cli(args)
     optimizers = len(cli.model._build_optimizers())
     assert optimizers == 2, f"max_steps assumes 2 optimizers per batch, got {optimizers}"
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)

@@ -70,6 +70,18 @@ def build_benchmark_data(root: Path) -> Path:
     return root
 
 
+def build_cli(args: list[str]) -> PMFSLightningCLI:
+    """`PMFSLightningCLI(args, run=False)`: the configured model, data and trainer, built with
+    `sys.argv` cleared (LightningCLI must not read the caller's, e.g. pytest's, arguments)."""
+    argv, sys.argv = sys.argv, sys.argv[:1]
+    try:
+        cli = PMFSLightningCLI(args=args, run=False)
+    finally:
+        sys.argv = argv
+    assert isinstance(cli.model, PMFS)
+    return cli
+
+
 def train(
     root: Path,
     overlay: str | None,
@@ -101,12 +113,8 @@ def train(
         "--trainer.max_epochs=1000",
         f"--trainer.max_steps={batches * 4}",  # set below from the model's optimizers
     ]
-    argv, sys.argv = sys.argv, sys.argv[:1]  # LightningCLI must not read pytest's arguments
-    try:
-        cli = PMFSLightningCLI(args=args, run=False)
-    finally:
-        sys.argv = argv
-    assert isinstance(cli.model, PMFS) and isinstance(cli.datamodule, LightningDataModule)
+    cli = build_cli(args)
+    assert isinstance(cli.datamodule, LightningDataModule)
     optimizers = len(cli.model._build_optimizers())  # stages 1, 2, generator (+ its critics)
     cli.trainer.fit_loop.epoch_loop.max_steps = batches * optimizers
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)

@@ -8,14 +8,12 @@ through the real `PMFSLightningCLI` (no training) and the model it builds is che
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-from renderer_benchmark import DEMO
+from renderer_benchmark import DEMO, build_cli
 from resolution_benchmark import ARMS, arm_args
 
-from pmfs.commands.lightning import PMFSLightningCLI
 from pmfs.stages import PMFS
 
 
@@ -23,11 +21,7 @@ def _build(root: Path, arm: str) -> tuple[PMFS, int]:
     """The model and the data's image size of `pmfs fit -c demo.yaml <arm's arguments>`."""
     args = ["-c", str(DEMO), *arm_args(root, arm), f"--data.init_args.root={root}"]
     args += ["--trainer.logger=false", "--trainer.callbacks=[]"]
-    argv, sys.argv = sys.argv, sys.argv[:1]  # LightningCLI must not read pytest's arguments
-    try:
-        cli = PMFSLightningCLI(args=args, run=False)
-    finally:
-        sys.argv = argv
+    cli = build_cli(args)
     assert isinstance(cli.model, PMFS)
     return cli.model, int(cli.datamodule.hparams["image_size"])
 
